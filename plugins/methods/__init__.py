@@ -1,0 +1,19 @@
+"""First-party training methods."""
+
+from rsbench import hookimpl
+
+
+@hookimpl
+def register_methods(register):
+    register(
+        "infonce",
+        "rsbench_plugins.methods.infonce:InfoNCE",
+        version="1",
+        description="Symmetric contrastive (CLIP-style) loss with a temperature: the plain fine-tune reference row",
+    )
+    register(
+        "vse",
+        "rsbench_plugins.methods.vse:VSE",
+        version="1",
+        description="VSE++ hinge triplet loss with the hardest negative (margin 0.2), after a sum-of-hinges warm-up",
+    )

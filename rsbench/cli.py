@@ -1,0 +1,261 @@
+"""The ``rsbench`` command line (argparse).
+
+Start-up stays fast: this module imports only the standard library at the top; torch and
+pandas load inside the commands that need them. Bad input ends with one line on stderr
+(``rsbench: error: ...``) and exit code 2; a grid with a failed cell exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rsbench import __version__
+from rsbench.errors import RsbenchError
+
+EXAMPLES = """examples:
+  rsbench run --methods infonce,vse --datasets synthrs --noise 0,0.2,0.4,0.6,0.8 --seeds 0
+  rsbench run --config grid.yaml --device cuda
+  rsbench list methods
+  rsbench leaderboard runs/ --out leaderboards/
+"""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="rsbench",
+        description="Robust remote-sensing image-text retrieval bench: run method × dataset × noise grids "
+        "and write Markdown leaderboards.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"rsbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    run = sub.add_parser(
+        "run",
+        help="run an experiment grid and update the leaderboards",
+        description="Train and evaluate every cell of methods × datasets × noise models × "
+        "ratios × seeds. Cells already done in --out are skipped.",
+    )
+    run.add_argument("--methods", help="comma-separated method names (see 'rsbench list methods')")
+    run.add_argument("--datasets", help="comma-separated dataset names [synthrs]")
+    run.add_argument(
+        "--noise-model",
+        "--noise-models",
+        dest="noise_models",
+        metavar="NAMES",
+        help="comma-separated noise models [caption_shuffle]",
+    )
+    run.add_argument(
+        "--noise",
+        metavar="RATIOS",
+        help="comma-separated noise ratios in [0, 1) [0,0.2,0.4,0.6,0.8]",
+    )
+    run.add_argument("--seeds", help="comma-separated training seeds [0]")
+    run.add_argument(
+        "--noise-seed", dest="noise_seed", type=str, help="seed of the noise files [42]"
+    )
+    run.add_argument("--epochs", type=str, help="override every method's number of epochs")
+    run.add_argument(
+        "--validation", choices=("clean", "noisy"), help="checkpoint selection split [clean]"
+    )
+    run.add_argument("--device", help="auto, cpu or cuda [auto]")
+    run.add_argument("--out", help="run directory for records and noise files [runs]")
+    run.add_argument(
+        "--config", type=Path, help="YAML file with the same settings (flags override it)"
+    )
+    run.add_argument(
+        "--leaderboard-dir", dest="leaderboard_dir", help="where leaderboards go [leaderboards]"
+    )
+    run.add_argument(
+        "--no-leaderboard", action="store_true", help="do not update leaderboards at the end"
+    )
+    run.add_argument("--force", action="store_true", help="recompute cells that are already done")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the cells and whether they are done, run nothing",
+    )
+
+    lst = sub.add_parser("list", help="list registered methods, datasets and noise models")
+    lst.add_argument(
+        "kind", nargs="?", choices=("methods", "datasets", "noise"), help="only this kind"
+    )
+
+    plugins = sub.add_parser("plugins", help="show loaded plugins as JSON (with load failures)")
+    plugins.add_argument(
+        "--all", action="store_true", help="include rsbench's own built-in plugins"
+    )
+
+    board = sub.add_parser("leaderboard", help="write Markdown leaderboards from run records")
+    board.add_argument(
+        "run_dirs", nargs="*", type=Path, metavar="RUN_DIR", help="run directories [runs]"
+    )
+    board.add_argument(
+        "--out", type=Path, default=Path("leaderboards"), help="output directory [leaderboards]"
+    )
+    board.add_argument(
+        "--check", action="store_true", help="exit 1 if the files on disk differ, write nothing"
+    )
+    return parser
+
+
+def warn_plugin_failures(plugins) -> None:
+    for info in plugins.failures():
+        print(
+            f"rsbench: warning: plugin {info.name!r} is broken ({info.errors[0]}); see 'rsbench plugins'",
+            file=sys.stderr,
+        )
+
+
+def cmd_list(args) -> int:
+    from rsbench.plugins import get_plugins
+
+    plugins = get_plugins()
+    warn_plugin_failures(plugins)
+    kinds = [args.kind] if args.kind else ["methods", "datasets", "noise"]
+    for n, key in enumerate(kinds):
+        registry = plugins.registries[key]
+        if len(kinds) > 1:
+            print(("\n" if n else "") + f"{key}:")
+        entries = registry.entries()
+        if not entries:
+            print("  (none registered; is rsbench installed with 'pip install -e .'?)")
+        width = max((len(e.name) for e in entries), default=0)
+        for e in entries:
+            print(f"  {e.name:<{width}}  v{e.version:<4} {e.description}  [{e.plugin}]")
+    return 0
+
+
+def cmd_plugins(args) -> int:
+    from rsbench.plugins import get_plugins
+
+    plugins = get_plugins()
+    infos = [i for i in plugins.infos.values() if args.all or i.distribution != "rsbench"]
+    print(json.dumps([i.as_dict() for i in sorted(infos, key=lambda i: i.name)], indent=2))
+    return 0
+
+
+def settings_from_args(args) -> dict:
+    from rsbench.grid import read_config
+
+    settings = read_config(args.config) if args.config else {}
+    for key in (
+        "methods",
+        "datasets",
+        "noise_models",
+        "noise",
+        "seeds",
+        "noise_seed",
+        "epochs",
+        "validation",
+        "device",
+        "out",
+        "leaderboard_dir",
+    ):
+        value = getattr(args, key)
+        if value is not None:
+            settings[key] = value
+    return settings
+
+
+def cmd_run(args) -> int:
+    from rsbench.grid import build_grid
+    from rsbench.plugins import get_plugins
+
+    grid = build_grid(settings_from_args(args))
+    plugins = get_plugins()
+    warn_plugin_failures(plugins)
+    from rsbench.runner import Runner
+
+    runner = Runner(grid, plugins, force=args.force)
+    if args.dry_run:
+        from rsbench.records import is_done
+
+        for pc in runner.prepare():
+            state = "done" if is_done(grid.out, pc.cell_id) else "todo"
+            print(f"{pc.cell_id}  {state}  {pc.cell.label()}")
+        return 0
+    try:
+        result = runner.run()
+    except KeyboardInterrupt:
+        print(
+            f"\nrsbench: interrupted; finished cells are saved in {grid.out}; rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+    if not args.no_leaderboard:
+        from rsbench.leaderboard import write_leaderboards
+        from rsbench.records import iter_records
+
+        for path in write_leaderboards(
+            iter_records([grid.out]), grid.leaderboard_dir, result.datasets
+        ):
+            print(f"rsbench: wrote {path}", file=sys.stderr)
+    print(
+        f"rsbench: {len(result.done)} cells run, {len(result.skipped)} skipped (already done), "
+        f"{len(result.failed)} failed; records in {grid.out / 'cells'}",
+        file=sys.stderr,
+    )
+    return 1 if result.failed else 0
+
+
+def cmd_leaderboard(args) -> int:
+    from rsbench.leaderboard import group_by_dataset, render_dataset, write_leaderboards
+    from rsbench.records import iter_records
+
+    run_dirs = args.run_dirs or [Path("runs")]
+    for d in run_dirs:
+        if not d.exists():
+            raise RsbenchError(f"run directory not found: {d}")
+    records = list(iter_records(run_dirs))
+    if not records:
+        raise RsbenchError(
+            f"no cell records found in {', '.join(map(str, run_dirs))} (expected <dir>/cells/*.json)"
+        )
+    if args.check:
+        stale = []
+        for dataset, rs in group_by_dataset(records).items():
+            path = args.out / f"{dataset}.md"
+            if not path.exists() or path.read_text(encoding="utf-8") != render_dataset(dataset, rs):
+                stale.append(str(path))
+        if stale:
+            print(f"rsbench: leaderboards out of date: {', '.join(stale)}", file=sys.stderr)
+            return 1
+        return 0
+    for path in write_leaderboards(records, args.out):
+        print(path)
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "list": cmd_list,
+    "plugins": cmd_plugins,
+    "leaderboard": cmd_leaderboard,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return COMMANDS[args.command](args)
+    except RsbenchError as exc:
+        print(f"rsbench: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0

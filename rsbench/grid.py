@@ -1,0 +1,283 @@
+"""The experiment grid: methods × datasets × noise models × ratios × seeds, from CLI and YAML.
+
+A YAML config holds the same keys as the command-line flags, and components may carry
+options there::
+
+    methods: {infonce: {temperature: 0.05}, vse: {}}   # or a list of names
+    datasets: [synthrs]
+    noise_models: [caption_shuffle]
+    noise: [0, 0.2, 0.4, 0.6, 0.8]
+    seeds: [0, 1, 2]
+    noise_seed: 42
+    epochs: 8
+
+Flags given on the command line override the file. Every cell has an id: a hash of its
+canonical spec (component names, versions and full options, ratio, seeds, validation mode),
+so the same experiment always lands in the same record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rsbench.errors import RsbenchError
+from rsbench.fileio import canonical_json
+
+CONFIG_KEYS = (
+    "methods",
+    "datasets",
+    "noise_models",
+    "noise",
+    "seeds",
+    "noise_seed",
+    "epochs",
+    "validation",
+    "device",
+    "out",
+    "leaderboard_dir",
+)
+VALIDATION_MODES = ("clean", "noisy")
+
+
+@dataclass(frozen=True)
+class ComponentRef:
+    """A component name with the options the user gave it."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass
+class GridSpec:
+    methods: list[ComponentRef]
+    datasets: list[ComponentRef]
+    noise_models: list[ComponentRef]
+    ratios: list[float]
+    seeds: list[int]
+    noise_seed: int = 42
+    epochs: int | None = None
+    validation: str = "clean"
+    device: str = "auto"
+    out: Path = Path("runs")
+    leaderboard_dir: Path = Path("leaderboards")
+
+    def cells(self) -> list[Cell]:
+        """The grid as a product, in a fixed order (datasets, noise models, ratios, seeds, methods)."""
+        return [
+            Cell(method, dataset, noise, ratio, seed, self.noise_seed, self.validation, self.epochs)
+            for dataset, noise, ratio, seed, method in itertools.product(
+                self.datasets, self.noise_models, self.ratios, self.seeds, self.methods
+            )
+        ]
+
+
+@dataclass(frozen=True)
+class Cell:
+    method: ComponentRef
+    dataset: ComponentRef
+    noise_model: ComponentRef
+    ratio: float
+    seed: int
+    noise_seed: int
+    validation: str = "clean"
+    epochs: int | None = None
+
+    def method_options(self) -> dict[str, Any]:
+        options = dict(self.method.options)
+        if self.epochs is not None:
+            options["epochs"] = self.epochs
+        return options
+
+    def label(self) -> str:
+        return (
+            f"{self.method.name} on {self.dataset.name}, {self.noise_model.name} {self.ratio:g}, "
+            f"seed {self.seed}"
+        )
+
+
+def cell_spec(cell: Cell, method, dataset, noise_model) -> dict[str, Any]:
+    """The canonical description of a cell, from its instantiated components."""
+    return {
+        "method": {"name": method.name, "version": method.version, "options": method.params()},
+        "dataset": {"name": dataset.name, "version": dataset.version, "options": dataset.params()},
+        "noise_model": {
+            "name": noise_model.name,
+            "version": noise_model.version,
+            "options": noise_model.params(),
+        },
+        "ratio": cell.ratio,
+        "noise_seed": cell.noise_seed,
+        "seed": cell.seed,
+        "validation": cell.validation,
+    }
+
+
+def cell_id(spec: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(spec).encode()).hexdigest()[:16]
+
+
+# ---- parsing -----------------------------------------------------------------------------
+
+
+def split_list(text: str, what: str) -> list[str]:
+    items = [item.strip() for item in str(text).split(",")]
+    if not text or any(not item for item in items):
+        raise RsbenchError(
+            f"malformed {what} list {text!r}: expected comma-separated values such as 'a,b'"
+        )
+    return items
+
+
+def parse_ratio(value: Any) -> float:
+    try:
+        ratio = float(value)
+    except (TypeError, ValueError):
+        raise RsbenchError(
+            f"noise ratio {value!r} is not a number; valid: numbers in [0, 1)"
+        ) from None
+    if not 0.0 <= ratio < 1.0:
+        raise RsbenchError(f"noise ratio {value!r} is outside [0, 1)")
+    return round(ratio, 6)
+
+
+def parse_seed(value: Any, what: str = "seed") -> int:
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        seed = int(str(value))
+    except (TypeError, ValueError):
+        raise RsbenchError(f"{what} {value!r} is not an integer") from None
+    if seed < 0:
+        raise RsbenchError(f"{what} {value!r} must be >= 0")
+    return seed
+
+
+def _dedupe(values: list) -> list:
+    seen, out = set(), []
+    for v in values:
+        key = v.name if isinstance(v, ComponentRef) else v
+        if key in seen:
+            raise RsbenchError(f"{key!r} is listed twice")
+        seen.add(key)
+        out.append(v)
+    return out
+
+
+def parse_components(value: Any, what: str) -> list[ComponentRef]:
+    """A comma string, a list of names, or a mapping name -> options."""
+    if isinstance(value, str):
+        return _dedupe([ComponentRef(name) for name in split_list(value, what)])
+    if isinstance(value, list):
+        refs = []
+        for item in value:
+            if isinstance(item, str) and item.strip():
+                refs.append(ComponentRef(item.strip()))
+            elif isinstance(item, dict) and len(item) == 1:
+                ((name, options),) = item.items()
+                refs.append(ComponentRef(str(name), _options(options, what, name)))
+            else:
+                raise RsbenchError(
+                    f"malformed {what} entry {item!r}: expected a name or {{name: {{options}}}}"
+                )
+        if not refs:
+            raise RsbenchError(f"the {what} list is empty")
+        return _dedupe(refs)
+    if isinstance(value, dict):
+        if not value:
+            raise RsbenchError(f"the {what} mapping is empty")
+        return [
+            ComponentRef(str(name), _options(options, what, name))
+            for name, options in value.items()
+        ]
+    raise RsbenchError(
+        f"malformed {what}: expected a comma list, a list of names or a name -> options mapping"
+    )
+
+
+def _options(options: Any, what: str, name: str) -> dict[str, Any]:
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise RsbenchError(
+            f"options of {what[:-1] if what.endswith('s') else what} {name!r} must be a mapping, got {options!r}"
+        )
+    return dict(options)
+
+
+def _as_list(value: Any, what: str) -> list:
+    if isinstance(value, str):
+        return split_list(value, what)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [value]
+    if isinstance(value, list) and value:
+        return value
+    raise RsbenchError(f"malformed {what}: expected a comma list or a non-empty list")
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RsbenchError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RsbenchError(f"cannot read config file {path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise RsbenchError(f"config file {path} is not valid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RsbenchError(
+            f"config file {path} must be a mapping of settings, e.g. 'methods: [infonce]'"
+        )
+    unknown = sorted(set(data) - set(CONFIG_KEYS))
+    if unknown:
+        raise RsbenchError(
+            f"config file {path}: unknown key {unknown[0]!r}; valid keys: {', '.join(CONFIG_KEYS)}"
+        )
+    return data
+
+
+def build_grid(settings: dict[str, Any]) -> GridSpec:
+    """A grid from merged settings (config file overlaid by command-line flags)."""
+    if not settings.get("methods"):
+        raise RsbenchError(
+            "no methods given: use --methods (e.g. --methods infonce,vse) or 'methods:' in --config"
+        )
+    validation = settings.get("validation", "clean")
+    if validation not in VALIDATION_MODES:
+        raise RsbenchError(
+            f"validation {validation!r} is not one of: {', '.join(VALIDATION_MODES)}"
+        )
+    epochs = settings.get("epochs")
+    if epochs is not None:
+        epochs = parse_seed(epochs, "epochs")
+        if epochs < 1:
+            raise RsbenchError("epochs must be at least 1")
+    return GridSpec(
+        methods=parse_components(settings["methods"], "methods"),
+        datasets=parse_components(settings.get("datasets", "synthrs"), "datasets"),
+        noise_models=parse_components(
+            settings.get("noise_models", "caption_shuffle"), "noise models"
+        ),
+        ratios=_dedupe(
+            [
+                parse_ratio(r)
+                for r in _as_list(settings.get("noise", "0,0.2,0.4,0.6,0.8"), "noise ratios")
+            ]
+        ),
+        seeds=_dedupe([parse_seed(s) for s in _as_list(settings.get("seeds", "0"), "seeds")]),
+        noise_seed=parse_seed(settings.get("noise_seed", 42), "noise seed"),
+        epochs=epochs,
+        validation=validation,
+        device=str(settings.get("device", "auto")),
+        out=Path(settings.get("out", "runs")),
+        leaderboard_dir=Path(settings.get("leaderboard_dir", "leaderboards")),
+    )

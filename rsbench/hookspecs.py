@@ -1,0 +1,33 @@
+"""The whole plugin contract: three hooks, each handed a `register` callable.
+
+A plugin module (found through the ``rsbench`` entry-point group) implements any of these
+with ``@rsbench.hookimpl``. Each call of ``register`` adds one component::
+
+    register(name, target, *, version=None, description=None)
+
+``target`` is the component class, or a lazy ``"module:Class"`` string that is imported only
+when the component is used (then ``version`` and ``description`` are required, so that
+``rsbench list`` never imports torch). For a class, ``version`` and ``description`` default
+to its ``version`` attribute and the first line of its docstring.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("rsbench")
+
+
+@hookspec
+def register_methods(register):
+    """Register training methods (subclasses of `rsbench.components.Method`)."""
+
+
+@hookspec
+def register_datasets(register):
+    """Register datasets (subclasses of `rsbench.components.Dataset`)."""
+
+
+@hookspec
+def register_noise_models(register):
+    """Register noise models (subclasses of `rsbench.components.NoiseModel`)."""

@@ -1,0 +1,74 @@
+"""Result records: one JSON file per grid cell, written atomically.
+
+Layout of a run directory::
+
+    <out>/cells/<cell_id>.json         one record per cell (this schema)
+    <out>/noise/<dataset>/<...>.json   noise files, shared by every method at a cell
+
+Record fields (``schema_version`` 1):
+
+- ``cell_id``: 16 hex chars of the sha256 of ``spec``; ``spec``: the canonical cell spec
+  (component names, versions, full options, ratio, noise seed, training seed, validation);
+- ``status``: ``ok`` or ``failed``; ``error``: ``{type, message, traceback}`` when failed;
+- ``method`` / ``dataset`` / ``noise``: names, versions, plugins and what was used
+  (``noise.file_hash``, ``noise.effective_rate``, ``noise.stats``; ``dataset.split``,
+  ``dataset.membership_hash``, ``dataset.sizes``);
+- ``seed`` (training), ``noise.seed``, ``validation`` (``clean`` / ``noisy``),
+  ``used_ground_truth`` (an oracle that read the clean flags);
+- ``metrics``: test ``i2t_R@1/5/10``, ``t2i_R@1/5/10``, ``mR`` in percent;
+  ``val_metrics``; ``best_epoch``; ``history`` (per epoch: loss, val mR, seconds);
+- ``duration_s``; ``environment``: rsbench, torch, numpy and python versions, platform, device.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from rsbench.fileio import atomic_write_json
+
+SCHEMA_VERSION = 1
+CELLS_DIR = "cells"
+
+
+def record_path(out: Path, cell_id: str) -> Path:
+    return Path(out) / CELLS_DIR / f"{cell_id}.json"
+
+
+def write_record(out: Path, record: dict[str, Any]) -> Path:
+    path = record_path(out, record["cell_id"])
+    atomic_write_json(path, record)
+    return path
+
+
+def read_record(path: Path) -> dict[str, Any] | None:
+    """A record, or None if the file is not a readable record of this schema."""
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if (
+        not isinstance(record, dict)
+        or record.get("schema_version") != SCHEMA_VERSION
+        or "cell_id" not in record
+    ):
+        return None
+    return record
+
+
+def is_done(out: Path, cell_id: str) -> bool:
+    record = read_record(record_path(out, cell_id))
+    return record is not None and record.get("status") == "ok"
+
+
+def iter_records(run_dirs: Iterable[Path]) -> Iterator[dict[str, Any]]:
+    """Every readable record under the given run directories (or record files)."""
+    for run_dir in run_dirs:
+        run_dir = Path(run_dir)
+        files = [run_dir] if run_dir.is_file() else sorted((run_dir / CELLS_DIR).glob("*.json"))
+        for path in files:
+            record = read_record(path)
+            if record is not None:
+                yield record

@@ -1,0 +1,274 @@
+"""Runs a grid: one isolated training and evaluation per cell, one record per cell.
+
+- Cells already done (a record with status ``ok``) are skipped unless ``force``; failed
+  cells are run again.
+- A cell that raises (or whose loss turns NaN) is recorded as ``failed`` with its error and
+  the grid goes on.
+- Records are written atomically when a cell ends, so a kill at any moment loses at most the
+  cell in progress.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rsbench import __version__, progress
+from rsbench.components import TrainTask
+from rsbench.data import DatasetSplits
+from rsbench.errors import CellError, RsbenchError
+from rsbench.fileio import canonical_json
+from rsbench.grid import Cell, GridSpec, cell_id, cell_spec
+from rsbench.metrics import retrieval_metrics
+from rsbench.noise import NoiseFile, noise_file_for
+from rsbench.plugins import Plugins, get_plugins
+from rsbench.records import SCHEMA_VERSION, is_done, write_record
+
+
+@dataclass
+class GridResult:
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    datasets: set[str] = field(default_factory=set)
+
+
+@dataclass
+class PreparedCell:
+    cell: Cell
+    spec: dict[str, Any]
+    cell_id: str
+    method: Any
+    dataset: Any
+    noise_model: Any
+
+
+class Runner:
+    def __init__(self, grid: GridSpec, plugins: Plugins | None = None, force: bool = False):
+        self.grid = grid
+        self.plugins = plugins or get_plugins()
+        self.force = force
+        self._datasets: dict[str, DatasetSplits] = {}
+
+    # ---- checking before anything runs ------------------------------------------------
+    def prepare(self) -> list[PreparedCell]:
+        """Resolve every component and option now, so bad input fails before any training."""
+        instances: dict[tuple[str, str], Any] = {}
+
+        def make(kind: str, registry, ref, options):
+            key = (kind, ref.name + canonical_json(options))
+            if key not in instances:
+                entry = registry.get(ref.name)
+                instances[key] = entry.create(options)
+                instances[key].plugin = entry.plugin
+            return instances[key]
+
+        prepared = []
+        for cell in self.grid.cells():
+            method = make("method", self.plugins.methods, cell.method, cell.method_options())
+            dataset = make("dataset", self.plugins.datasets, cell.dataset, cell.dataset.options)
+            noise = make(
+                "noise", self.plugins.noise_models, cell.noise_model, cell.noise_model.options
+            )
+            spec = cell_spec(cell, method, dataset, noise)
+            prepared.append(PreparedCell(cell, spec, cell_id(spec), method, dataset, noise))
+        return prepared
+
+    # ---- running ----------------------------------------------------------------------
+    def run(self) -> GridResult:
+        from rsbench.engine.runtime import resolve_device
+
+        device = resolve_device(self.grid.device)
+        out = self.grid.out
+        check_writable(out)
+        cells = self.prepare()
+        result = GridResult(datasets={c.cell.dataset.name for c in cells})
+        todo = []
+        for pc in cells:
+            if not self.force and is_done(out, pc.cell_id):
+                result.skipped.append(pc.cell_id)
+            else:
+                todo.append(pc)
+        if result.skipped:
+            progress.say(
+                f"rsbench: {len(result.skipped)} of {len(cells)} cells already done in {out} (skipped; --force recomputes)"
+            )
+        grid_bar = progress.bar(total=len(todo), desc="grid", unit="cell", leave=True)
+        try:
+            for n, pc in enumerate(todo, 1):
+                grid_bar.set_description(
+                    f"grid [{pc.cell.method.name} r={pc.cell.ratio:g} s={pc.cell.seed}]"
+                )
+                record = self.run_cell(pc, device)
+                write_record(out, record)
+                if record["status"] == "ok":
+                    result.done.append(pc.cell_id)
+                    progress.say(
+                        f"[{n}/{len(todo)}] {pc.cell.label()}: mR {record['metrics']['mR']:.2f} "
+                        f"({record['duration_s']:.0f} s)"
+                    )
+                else:
+                    result.failed.append(pc.cell_id)
+                    progress.say(
+                        f"[{n}/{len(todo)}] {pc.cell.label()}: FAILED: {record['error']['message']}"
+                    )
+                grid_bar.update(1)
+        finally:
+            grid_bar.close()
+        return result
+
+    def load_dataset(self, pc: PreparedCell) -> DatasetSplits:
+        key = pc.cell.dataset.name + canonical_json(pc.dataset.params())
+        if key not in self._datasets:
+            self._datasets[key] = pc.dataset.load()
+        return self._datasets[key]
+
+    def run_cell(self, pc: PreparedCell, device: str) -> dict[str, Any]:
+        started = time.perf_counter()
+        record: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "cell_id": pc.cell_id,
+            "spec": pc.spec,
+            "status": "failed",
+            "error": None,
+            "method": {
+                "name": pc.method.name,
+                "version": pc.method.version,
+                "plugin": pc.method.plugin,
+                "profile": pc.method.profile,
+                "params": pc.method.params(),
+            },
+            "dataset": {
+                "name": pc.dataset.name,
+                "version": pc.dataset.version,
+                "plugin": pc.dataset.plugin,
+            },
+            "noise": {
+                "model": pc.noise_model.name,
+                "version": pc.noise_model.version,
+                "plugin": pc.noise_model.plugin,
+                "params": pc.noise_model.params(),
+                "level": pc.noise_model.level,
+                "ratio": pc.cell.ratio,
+                "seed": pc.cell.noise_seed,
+            },
+            "seed": pc.cell.seed,
+            "validation": pc.cell.validation,
+            "environment": environment(device),
+        }
+        try:
+            splits = self.load_dataset(pc)
+            record["dataset"].update(dataset_facts(splits))
+            noise_file, noise_path = self.noise_file(pc, splits, splits.train)
+            record["noise"].update(
+                file=str(noise_path),
+                file_hash=noise_file.content_hash,
+                effective_rate=noise_file.effective_rate,
+                stats=noise_file.stats,
+            )
+            val = splits.val.eval_set()
+            if pc.cell.validation == "noisy":
+                val_noise, _ = self.noise_file(pc, splits, splits.val)
+                val.texts = val_noise.row_texts(splits.val)
+                val.caption_image = val_noise.image.copy()
+            work_dir = self.grid.out / "work" / pc.cell_id
+            task = TrainTask(
+                pairs=noise_file.train_pairs(splits.train),
+                val=val,
+                seed=pc.cell.seed,
+                device=device,
+                work_dir=work_dir,
+                progress=progress.bar,
+                _clean=noise_file.clean.copy(),
+            )
+            fit = pc.method.fit(task)
+            test = splits.test
+            metrics = retrieval_metrics(
+                fit.retriever.scorer(test.images, test.texts), test.caption_image
+            )
+            best = (
+                max(fit.history, key=lambda h: h.get("val_mR", float("-inf")))
+                if fit.history
+                else {}
+            )
+            record.update(
+                status="ok",
+                metrics=metrics,
+                best_epoch=fit.best_epoch,
+                val_metrics={"mR": best.get("val_mR")},
+                history=fit.history,
+                used_ground_truth=task.used_ground_truth,
+                info=fit.info,
+            )
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except CellError as exc:
+            record["error"] = {"type": type(exc).__name__, "message": str(exc), "traceback": None}
+        except Exception as exc:  # a failing cell is recorded; the grid goes on
+            record["error"] = {
+                "type": type(exc).__name__,
+                "message": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(limit=20),
+            }
+        record["duration_s"] = round(time.perf_counter() - started, 3)
+        return record
+
+    def noise_file(self, pc: PreparedCell, splits: DatasetSplits, split) -> tuple[NoiseFile, Path]:
+        dataset_spec = {
+            "name": pc.dataset.name,
+            "version": pc.dataset.version,
+            "split_definition": splits.split_name,
+            "split": split.name,
+            "fingerprint": split.fingerprint(),
+        }
+        directory = self.grid.out / "noise" / pc.dataset.name
+        return noise_file_for(
+            directory, split, pc.noise_model, pc.cell.ratio, pc.cell.noise_seed, dataset_spec
+        )
+
+
+def dataset_facts(splits: DatasetSplits) -> dict[str, Any]:
+    return {
+        "split": splits.split_name,
+        "membership_hash": splits.membership_hash(),
+        "sizes": {
+            name: {"images": len(splits[name]), "captions": len(splits[name].texts)}
+            for name in ("train", "val", "test")
+        },
+    }
+
+
+def environment(device: str) -> dict[str, Any]:
+    import numpy
+    import torch
+
+    env = {
+        "rsbench": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": device,
+        "threads": torch.get_num_threads(),
+    }
+    if device.startswith("cuda"):
+        env["device_name"] = torch.cuda.get_device_name(0)
+    return env
+
+
+def check_writable(out: Path) -> None:
+    try:
+        Path(out).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RsbenchError(f"cannot create output directory {out}: {exc.strerror or exc}") from None
+    if not os.access(out, os.W_OK):
+        raise RsbenchError(f"output directory {out} is not writable")
+
+
+def run_grid(grid: GridSpec, force: bool = False, plugins: Plugins | None = None) -> GridResult:
+    return Runner(grid, plugins, force).run()
