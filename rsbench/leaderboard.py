@@ -19,7 +19,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from rsbench import __version__
 from rsbench.fileio import atomic_write_text, canonical_json
 from rsbench.metrics import METRIC_NAMES
 
@@ -101,7 +100,7 @@ def _section_key(r: dict) -> tuple:
 def _table(header: list[str], rows: list[list[str]], align: list[str]) -> str:
     from tabulate import tabulate
 
-    return tabulate(rows, headers=header, tablefmt="github", colalign=align, disable_numparse=True)
+    return tabulate(rows, headers=header, tablefmt="pipe", colalign=align, disable_numparse=True)
 
 
 def render_dataset(dataset: str, records: list[dict]) -> str:
@@ -180,6 +179,12 @@ def render_section(records: list[dict]) -> list[str]:
     if not ok:
         lines.extend(["", "No cell of this protocol finished.", ""])
         return lines
+    epochs = sorted(
+        {f"{r['method']['name']} {r['method']['params'].get('epochs', '?')}" for r in ok}
+    )
+    lines.append(
+        f"- Epochs: {', '.join(epochs)}; training seeds: {', '.join(map(str, sorted({r['seed'] for r in ok})))}"
+    )
     labels = _method_labels(ok)
     ratios = sorted({r["noise"]["ratio"] for r in ok})
 
@@ -246,6 +251,15 @@ def render_section(records: list[dict]) -> list[str]:
         _table(["Method", "Version", "Plugin", "Uses clean labels", "Options"], rows, ["left"] * 5)
     )
 
+    config = reproduce_config(ok)
+    if config:
+        lines += ["", "### Reproduce", ""]
+        lines.append(
+            "Save as `grid.yaml` and run `rsbench run --config grid.yaml` (cells already in the run "
+            "directory are skipped):"
+        )
+        lines += ["", "```yaml", config.rstrip(), "```"]
+
     lines += ["", "### Noise files", ""]
     rows = sorted(
         {
@@ -272,6 +286,42 @@ def render_section(records: list[dict]) -> list[str]:
     return lines
 
 
+def reproduce_config(records: list[dict]) -> str | None:
+    """A grid config that re-runs these records' cells, or None if no single grid does."""
+    import yaml
+
+    def unique(values: list) -> Any:
+        spelled = {canonical_json(v) for v in values}
+        return values[0] if len(spelled) == 1 else None
+
+    methods: dict[str, Any] = {}
+    for r in records:
+        given = r["method"].get("given_options")
+        if given is None:
+            return None
+        name = r["method"]["name"]
+        if name in methods and canonical_json(methods[name]) != canonical_json(given):
+            return None  # one method in two configurations: not one grid
+        methods[name] = given
+    dataset = unique(
+        [[r["dataset"]["name"], r["dataset"].get("given_options", {})] for r in records]
+    )
+    noise = unique([[r["noise"]["model"], r["noise"].get("given_options", {})] for r in records])
+    noise_seed = unique([r["noise"]["seed"] for r in records])
+    if dataset is None or noise is None or noise_seed is None:
+        return None
+    config = {
+        "methods": {name: methods[name] or {} for name in sorted(methods)},
+        "datasets": {dataset[0]: dataset[1]} if dataset[1] else [dataset[0]],
+        "noise_models": {noise[0]: noise[1]} if noise[1] else [noise[0]],
+        "noise": sorted({r["noise"]["ratio"] for r in records}),
+        "seeds": sorted({r["seed"] for r in records}),
+        "noise_seed": noise_seed,
+        "validation": records[0].get("validation", "clean"),
+    }
+    return yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
+
+
 def group_by_dataset(records: Iterable[dict]) -> dict[str, list[dict]]:
     by_dataset: dict[str, list[dict]] = {}
     for r in records:
@@ -293,6 +343,3 @@ def write_leaderboards(
         atomic_write_text(path, render_dataset(dataset, by_dataset[dataset]))
         paths.append(path)
     return paths
-
-
-__all__ = ["render_dataset", "write_leaderboards", "__version__"]

@@ -1,0 +1,218 @@
+"""A full tiny `rsbench run` through the CLI: records, resume, leaderboard, failed cells."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rsbench.metrics import METRIC_NAMES
+from rsbench.records import iter_records
+from rsbench.testing import write_distribution
+
+TINY = ["--datasets", "synthrs-tiny", "--epochs", "1", "--seeds", "0"]
+
+FAILING_PLUGIN = """
+import torch
+from rsbench import hookimpl
+from rsbench.errors import RsbenchError
+from rsbench_plugins.methods.infonce import InfoNCE
+
+
+class NaNLoss(InfoNCE):
+    '''A method whose loss turns NaN on noisy data.'''
+    version = "1"
+
+    def loss(self, image_emb, text_emb, batch):
+        loss = super().loss(image_emb, text_emb, batch)
+        return loss * float("nan") if self.noisy else loss
+
+    def fit(self, task):
+        self.noisy = not task.ground_truth_clean().all()
+        return super().fit(task)
+
+
+@hookimpl
+def register_methods(register):
+    register("nanloss", NaNLoss)
+"""
+
+
+def rsbench(*args, cwd, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "rsbench", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env or os.environ.copy(),
+    )
+
+
+def test_full_tiny_run(tmp_path):
+    args = [
+        "run",
+        "--methods",
+        "infonce,vse",
+        "--noise",
+        "0,0.4",
+        *TINY,
+        "--out",
+        "runs",
+        "--leaderboard-dir",
+        "boards",
+    ]
+    first = rsbench(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "4 cells run, 0 skipped" in first.stderr
+    records = list(iter_records([tmp_path / "runs"]))
+    assert len(records) == 4 and all(r["status"] == "ok" for r in records)
+    r = next(r for r in records if r["method"]["name"] == "vse" and r["noise"]["ratio"] == 0.4)
+    assert set(r["metrics"]) == set(METRIC_NAMES)
+    assert all(0 <= v <= 100 for v in r["metrics"].values())
+    assert r["noise"]["file_hash"] and 0.3 < r["noise"]["effective_rate"] <= 0.4
+    assert r["method"]["params"]["epochs"] == 1 and r["seed"] == 0 and r["noise"]["seed"] == 42
+    assert (
+        r["environment"]["torch"]
+        and r["environment"]["rsbench"]
+        and r["environment"]["device"] == "cpu"
+    )
+    assert r["dataset"]["sizes"]["train"] == {"images": 54, "captions": 270}
+    assert len(r["history"]) == 1 and r["best_epoch"] == 1 and r["duration_s"] > 0
+    # every method at a cell read the same noise file
+    hashes = {(x["noise"]["ratio"], x["noise"]["file_hash"]) for x in records}
+    assert len(hashes) == 2
+    board = (tmp_path / "boards" / "synthrs-tiny.md").read_text()
+    assert "# synthrs-tiny leaderboard" in board and "| vse " in board and "### Reproduce" in board
+
+    again = rsbench(*args, cwd=tmp_path)
+    assert again.returncode == 0 and "0 cells run, 4 skipped" in again.stderr
+    assert "already done" in again.stderr
+    assert (tmp_path / "boards" / "synthrs-tiny.md").read_text() == board  # deterministic
+
+    forced = rsbench(
+        *args[:-4],
+        "--methods",
+        "infonce",
+        "--noise",
+        "0",
+        "--out",
+        "runs",
+        "--no-leaderboard",
+        "--force",
+        cwd=tmp_path,
+    )
+    assert forced.returncode == 0 and "1 cells run, 0 skipped" in forced.stderr
+
+    dry = rsbench(*args, "--dry-run", cwd=tmp_path)
+    assert dry.returncode == 0 and dry.stdout.count("  done  ") == 4
+
+    rebuilt = rsbench("leaderboard", "runs", "--out", "boards2", cwd=tmp_path)
+    assert rebuilt.returncode == 0
+    assert (tmp_path / "boards2" / "synthrs-tiny.md").read_text() == board
+
+
+def test_the_reproduce_block_reruns_the_same_cells(tmp_path):
+    done = rsbench(
+        "run",
+        "--methods",
+        "infonce",
+        "--noise",
+        "0.2",
+        *TINY,
+        "--out",
+        "runs",
+        "--leaderboard-dir",
+        "b",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    board = (tmp_path / "b" / "synthrs-tiny.md").read_text()
+    config = board.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "grid.yaml").write_text(config)
+    rerun = rsbench(
+        "run", "--config", "grid.yaml", "--out", "runs", "--no-leaderboard", cwd=tmp_path
+    )
+    assert rerun.returncode == 0 and "0 cells run, 1 skipped" in rerun.stderr, rerun.stderr + config
+
+
+def test_a_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path):
+    site = write_distribution(
+        tmp_path / "site",
+        "rsbench-nanloss",
+        {"nanloss": "rsb_nanloss"},
+        {"rsb_nanloss.py": FAILING_PLUGIN},
+    )
+    env = {**os.environ, "PYTHONPATH": str(site), "RSBENCH_LOAD_PLUGINS": "rsbench,nanloss"}
+    result = rsbench(
+        "run",
+        "--methods",
+        "nanloss,infonce",
+        "--noise",
+        "0,0.4",
+        *TINY,
+        "--out",
+        "runs",
+        "--leaderboard-dir",
+        "boards",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "3 cells run, 0 skipped (already done), 1 failed" in result.stderr
+    assert "Traceback" not in result.stderr
+    records = {
+        (r["method"]["name"], r["noise"]["ratio"]): r for r in iter_records([tmp_path / "runs"])
+    }
+    failed = records[("nanloss", 0.4)]
+    assert failed["status"] == "failed" and "loss became nan" in failed["error"]["message"]
+    assert (
+        records[("nanloss", 0.0)]["status"] == "ok" and records[("infonce", 0.4)]["status"] == "ok"
+    )
+    assert records[("nanloss", 0.0)]["used_ground_truth"] is True
+    board = (tmp_path / "boards" / "synthrs-tiny.md").read_text()
+    assert "## Failed cells" in board and "nanloss, caption_shuffle 0.4, seed 0" in board
+    # failed cells are retried on the next run; done ones are not
+    retry = rsbench(
+        "run",
+        "--methods",
+        "nanloss,infonce",
+        "--noise",
+        "0,0.4",
+        *TINY,
+        "--out",
+        "runs",
+        "--no-leaderboard",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert (
+        retry.returncode == 1 and "0 cells run, 3 skipped (already done), 1 failed" in retry.stderr
+    )
+
+
+@pytest.mark.parametrize("command", [["--help"], ["run", "--help"], ["list"], ["--version"]])
+def test_help_and_listing_work(command, tmp_path):
+    result = rsbench(*command, cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout
+
+
+def test_record_files_are_valid_json(tmp_path):
+    result = rsbench(
+        "run",
+        "--methods",
+        "infonce",
+        "--noise",
+        "0",
+        *TINY,
+        "--out",
+        "runs",
+        "--no-leaderboard",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0
+    (path,) = (tmp_path / "runs" / "cells").glob("*.json")
+    record = json.loads(path.read_text())
+    assert record["cell_id"] == path.stem and record["schema_version"] == 1
