@@ -24,7 +24,9 @@ def main() -> None:
         times = []
         for _ in range(args.runs):
             started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "rsbench", *command], check=True, capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "rsbench", *command], check=True, capture_output=True
+            )
             times.append(time.perf_counter() - started)
         print(
             f"rsbench {' '.join(command):<14} best {min(times) * 1000:6.0f} ms   "

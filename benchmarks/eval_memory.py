@@ -41,9 +41,11 @@ def main() -> None:
     seconds = time.perf_counter() - started
     full_gb = n_texts * args.images * 4 / 1e9
     print(f"{args.images} images x {n_texts} captions, dim {args.dim}")
-    print(f"evaluation: {seconds:.1f} s; peak RSS {peak_rss_mb():.0f} MB (embeddings alone: {before:.0f} MB); "
-          f"a full score matrix would be {full_gb:.1f} GB")
-    print("mR %.2f" % metrics["mR"])
+    print(
+        f"evaluation: {seconds:.1f} s; peak RSS {peak_rss_mb():.0f} MB (embeddings alone: {before:.0f} MB); "
+        f"a full score matrix would be {full_gb:.1f} GB"
+    )
+    print(f"mR {metrics['mR']:.2f}")
 
 
 if __name__ == "__main__":

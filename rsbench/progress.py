@@ -24,7 +24,7 @@ class LogBar:
 
     def __init__(self, total: int | None, desc: str, unit: str, disable: bool):
         self.total, self.desc, self.unit, self.disable = total, desc, unit, disable
-        self.n = 0
+        self.n = self.printed = 0
         self.postfix = ""
         self.started = self.last = time.monotonic()
 
@@ -39,8 +39,11 @@ class LogBar:
         self.n += n
         now = time.monotonic()
         if not self.disable and now - self.last >= LOG_INTERVAL:
-            self.last = now
-            print(self._line(), file=sys.stderr, flush=True)
+            self._print(now)
+
+    def _print(self, now: float) -> None:
+        self.last, self.printed = now, self.n
+        print(self._line(), file=sys.stderr, flush=True)
 
     def set_postfix(self, **values: Any) -> None:
         self.postfix = ", ".join(f"{k}={v}" for k, v in values.items())
@@ -49,8 +52,9 @@ class LogBar:
         self.desc = desc
 
     def close(self) -> None:
-        if not self.disable and self.n and time.monotonic() - self.started >= LOG_INTERVAL:
-            print(self._line(), file=sys.stderr, flush=True)
+        now = time.monotonic()
+        if not self.disable and self.n != self.printed and now - self.started >= LOG_INTERVAL:
+            self._print(now)
         self.disable = True
 
 

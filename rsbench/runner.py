@@ -94,6 +94,7 @@ class Runner:
                 result.skipped.append(pc.cell_id)
             else:
                 todo.append(pc)
+        progress.say(f"rsbench: {len(todo)} cells to run, results in {out}")
         if result.skipped:
             progress.say(
                 f"rsbench: {len(result.skipped)} of {len(cells)} cells already done in {out} (skipped; --force recomputes)"

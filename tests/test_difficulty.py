@@ -15,8 +15,15 @@ pytestmark = pytest.mark.slow
 
 
 def test_infonce_on_synthrs_is_neither_trivial_nor_hopeless_and_noise_hurts(tmp_path):
-    grid = build_grid({"methods": "infonce", "datasets": "synthrs", "noise": "0,0.8", "seeds": "0",
-                       "out": str(tmp_path / "runs")})
+    grid = build_grid(
+        {
+            "methods": "infonce",
+            "datasets": "synthrs",
+            "noise": "0,0.8",
+            "seeds": "0",
+            "out": str(tmp_path / "runs"),
+        }
+    )
     runner = Runner(grid)
     records = {pc.cell.ratio: runner.run_cell(pc, "cpu") for pc in runner.prepare()}
     clean, noisy = records[0.0]["metrics"]["mR"], records[0.8]["metrics"]["mR"]

@@ -30,7 +30,7 @@ from rsbench.data import DatasetSplits, make_split
 from rsbench.errors import RsbenchError
 from rsbench.fileio import canonical_json
 from rsbench.karpathy import read_karpathy, write_karpathy
-from rsbench.progress import bar
+from rsbench.progress import bar, say
 
 JSON_NAME = "dataset_synthrs.json"
 IMAGE_DIR = "images"
@@ -69,6 +69,7 @@ class SynthRS(Dataset):
     def load(self) -> DatasetSplits:
         root = self.root()
         if not (root / JSON_NAME).exists():
+            say(f"rsbench: generating {self.name} into {root} (first use only)")
             self.generate(root, progress=bar)
         splits = read_karpathy(root / JSON_NAME, root / IMAGE_DIR)
         missing = [s for s in ("train", "val", "test") if not splits.get(s)]
