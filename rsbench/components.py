@@ -141,15 +141,16 @@ class TrainTask:
     device: str
     work_dir: Path
     progress: Callable[..., Any] | None = None  # tqdm-like factory, or None for silence
-    _clean: np.ndarray | None = field(default=None, repr=False)
+    #: ground truth, hidden from methods: read it only through `ground_truth_clean`
+    clean_flags: np.ndarray | None = field(default=None, repr=False)
     used_ground_truth: bool = False
 
     def ground_truth_clean(self) -> np.ndarray:
         """The true clean flag per training row. Calling it marks the result as an oracle."""
-        if self._clean is None:
+        if self.clean_flags is None:
             raise RuntimeError("no ground truth is available for this task")
         self.used_ground_truth = True
-        return self._clean.copy()
+        return self.clean_flags.copy()
 
 
 class Method(Component, ABC):

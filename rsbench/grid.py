@@ -203,7 +203,7 @@ def _options(options: Any, what: str, name: str) -> dict[str, Any]:
         return {}
     if not isinstance(options, dict):
         raise RsbenchError(
-            f"options of {what[:-1] if what.endswith('s') else what} {name!r} must be a mapping, got {options!r}"
+            f"options of {name!r} in {what} must be a mapping, got {options!r}"
         )
     return dict(options)
 

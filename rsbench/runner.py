@@ -189,7 +189,7 @@ class Runner:
                 device=device,
                 work_dir=work_dir,
                 progress=progress.bar,
-                _clean=noise_file.clean.copy(),
+                clean_flags=noise_file.clean.copy(),
             )
             fit = pc.method.fit(task)
             test = splits.test

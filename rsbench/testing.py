@@ -124,7 +124,7 @@ def check_method(
             seed=0,
             device="cpu",
             work_dir=Path(work),
-            _clean=nf.clean,
+            clean_flags=nf.clean,
         )
         fit = method.fit(task)
     test = splits.test
