@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", help="auto, cpu or cuda [auto]")
     run.add_argument("--out", help="run directory for records and noise files [runs]")
     run.add_argument(
+        "--data-root", dest="data_root", help="folder of local datasets (or RSBENCH_DATA)"
+    )
+    run.add_argument(
         "--config", type=Path, help="YAML file with the same settings (flags override it)"
     )
     run.add_argument(
@@ -147,22 +150,10 @@ def cmd_plugins(args) -> int:
 
 
 def settings_from_args(args) -> dict:
-    from rsbench.grid import read_config
+    from rsbench.grid import CONFIG_KEYS, read_config
 
     settings = read_config(args.config) if args.config else {}
-    for key in (
-        "methods",
-        "datasets",
-        "noise_models",
-        "noise",
-        "seeds",
-        "noise_seed",
-        "epochs",
-        "validation",
-        "device",
-        "out",
-        "leaderboard_dir",
-    ):
+    for key in CONFIG_KEYS:
         value = getattr(args, key)
         if value is not None:
             settings[key] = value

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from rsbench.data import DatasetSplits, EvalSet, ImageItem, Split
-from rsbench.options import options_dict, parse_options
+from rsbench.options import identity_dict, options_dict, parse_options
 
 
 class Component:
@@ -38,6 +38,10 @@ class Component:
         """The options in use, defaults included: recorded in every result."""
         return options_dict(self.options)
 
+    def identity_params(self) -> dict[str, Any]:
+        """The options that define the experiment (no machine-local paths): hashed into cell ids."""
+        return identity_dict(self.options)
+
     @classmethod
     def option_defaults(cls) -> dict[str, Any]:
         return {
@@ -48,11 +52,24 @@ class Component:
 
 
 class Dataset(Component, ABC):
-    """A retrieval dataset: images with captions in train / val / test splits."""
+    """A retrieval dataset: images with captions in train / val / test splits.
+
+    Datasets read from local files give their folder an option ``data_root`` (marked
+    `rsbench.options.LOCAL`); the runner fills it from ``--data-root`` / ``RSBENCH_DATA`` /
+    the config when the user did not.
+    """
 
     @abstractmethod
     def load(self) -> DatasetSplits:
-        """Read the dataset (generating or locating it as needed) and return its splits."""
+        """Read the dataset (generating or locating it as needed), check its images, return its splits."""
+
+    def read(self) -> DatasetSplits:
+        """The splits from the annotations alone, without checking image files (`rsbench data check`)."""
+        return self.load()
+
+    def locate(self) -> Path | None:
+        """The folder the dataset would be read from (None for a dataset that needs none)."""
+        return None
 
 
 @dataclass

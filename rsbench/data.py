@@ -28,6 +28,7 @@ class ImageItem:
     path: Path
     captions: tuple[str, ...]
     scene_class: str | None = None
+    keywords: tuple[str, ...] = ()  # RSITMD's keyword annotation, where a dataset has one
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ CONFIG_KEYS = (
     "device",
     "out",
     "leaderboard_dir",
+    "data_root",
 )
 VALIDATION_MODES = ("clean", "noisy")
 
@@ -64,6 +65,7 @@ class GridSpec:
     device: str = "auto"
     out: Path = Path("runs")
     leaderboard_dir: Path = Path("leaderboards")
+    data_root: Path | None = None
 
     def cells(self) -> list[Cell]:
         """The grid as a product, in a fixed order (datasets, noise models, ratios, seeds, methods)."""
@@ -102,12 +104,20 @@ class Cell:
 def cell_spec(cell: Cell, method, dataset, noise_model) -> dict[str, Any]:
     """The canonical description of a cell, from its instantiated components."""
     return {
-        "method": {"name": method.name, "version": method.version, "options": method.params()},
-        "dataset": {"name": dataset.name, "version": dataset.version, "options": dataset.params()},
+        "method": {
+            "name": method.name,
+            "version": method.version,
+            "options": method.identity_params(),
+        },
+        "dataset": {
+            "name": dataset.name,
+            "version": dataset.version,
+            "options": dataset.identity_params(),
+        },
         "noise_model": {
             "name": noise_model.name,
             "version": noise_model.version,
-            "options": noise_model.params(),
+            "options": noise_model.identity_params(),
         },
         "ratio": cell.ratio,
         "noise_seed": cell.noise_seed,
@@ -202,9 +212,7 @@ def _options(options: Any, what: str, name: str) -> dict[str, Any]:
     if options is None:
         return {}
     if not isinstance(options, dict):
-        raise RsbenchError(
-            f"options of {name!r} in {what} must be a mapping, got {options!r}"
-        )
+        raise RsbenchError(f"options of {name!r} in {what} must be a mapping, got {options!r}")
     return dict(options)
 
 
@@ -280,4 +288,5 @@ def build_grid(settings: dict[str, Any]) -> GridSpec:
         device=str(settings.get("device", "auto")),
         out=Path(settings.get("out", "runs")),
         leaderboard_dir=Path(settings.get("leaderboard_dir", "leaderboards")),
+        data_root=Path(settings["data_root"]) if settings.get("data_root") else None,
     )

@@ -1,13 +1,23 @@
-"""Decoding images into arrays, once per process for each (image list, size).
+"""Decoding images, checking them, and the decoded-image cache.
 
-Every grid cell on a dataset trains on the same images, so the decoded array is kept in
-memory and shared by the cells of one ``rsbench run``. Grayscale, palette, CMYK, RGBA and
-16-bit images are converted to 8-bit RGB.
+Every image file is decoded and resized **once per (image list, size)** into a uint8 array
+file in the user cache (``<cache>/images/<key>.npy``, memory-mapped when read), so later epochs
+and later grid cells never open an image file again. The key hashes the size and every file's
+path, byte size and modification time: changing, adding or touching a source file gives a new
+entry. Entries are written atomically. ``RSBENCH_IMAGE_CACHE=0`` keeps arrays in memory only.
+
+Colour handling: grayscale, palette, CMYK and RGBA images become 8-bit RGB (alpha dropped);
+16-bit and float images are stretched from their own min..max to 0..255; multi-band TIFFs
+(read with tifffile where PIL cannot) keep their first three bands.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
+import os
+import tempfile
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,47 +25,186 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from rsbench.cache import cache_dir
 from rsbench.errors import RsbenchError
 
 _MEMO: OrderedDict[str, np.ndarray] = OrderedDict()
 _MEMO_ENTRIES = 4
+TIFF_SUFFIXES = (".tif", ".tiff")
+
+
+def _stretch(arr: np.ndarray) -> np.ndarray:
+    """Any numeric array to uint8: 8-bit stays, wider types are stretched from min..max."""
+    if arr.dtype == np.uint8:
+        return arr
+    arr = arr.astype(np.float64)
+    lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+    if not np.isfinite(lo) or hi <= lo:
+        return np.zeros(arr.shape, dtype=np.uint8)
+    return np.nan_to_num((arr - lo) / (hi - lo) * 255.0).round().astype(np.uint8)
+
+
+def array_to_rgb(arr: np.ndarray) -> np.ndarray:
+    """``H × W``, ``H × W × C`` or band-first ``C × H × W`` to ``H × W × 3`` uint8."""
+    if arr.ndim == 3 and arr.shape[0] <= 16 and arr.shape[0] < min(arr.shape[1:]):
+        arr = np.moveaxis(arr, 0, -1)  # band-first (planar) TIFF
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3:
+        raise ValueError(f"unsupported image array of shape {arr.shape}")
+    arr = _stretch(arr)
+    if arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    elif arr.shape[2] == 2:  # gray + alpha
+        arr = np.repeat(arr[:, :, :1], 3, axis=2)
+    return np.ascontiguousarray(arr[:, :, :3])
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """8-bit RGB from any mode PIL reads (16-bit and float are rescaled to their range)."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(image, dtype=np.float64)
-        lo, hi = float(arr.min()), float(arr.max())
-        arr = np.zeros_like(arr) if hi <= lo else (arr - lo) / (hi - lo) * 255.0
-        image = Image.fromarray(arr.round().astype(np.uint8), mode="L")
+    """8-bit RGB from any mode PIL reads."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return Image.fromarray(array_to_rgb(np.asarray(image)), mode="RGB")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
     return image.convert("RGB")
 
 
-def decode_image(path: Path, size: int) -> np.ndarray:
-    """One image as a ``size`` × ``size`` × 3 uint8 array."""
+def read_rgb(path: Path) -> Image.Image:
+    """An image file as an 8-bit RGB PIL image, or a RsbenchError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise RsbenchError(f"image not found: {path}")
     try:
         with Image.open(path) as image:
             image.load()
-            rgb = to_rgb(image)
-    except FileNotFoundError:
-        raise RsbenchError(f"image not found: {path}") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise RsbenchError(f"cannot read image {path}: {exc}") from exc
+            return to_rgb(image)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        error = str(exc)
+    if path.suffix.lower() in TIFF_SUFFIXES:  # 16-bit RGB, multi-band: beyond PIL
+        try:
+            import tifffile
+
+            return Image.fromarray(array_to_rgb(tifffile.imread(path)), mode="RGB")
+        except Exception as exc:
+            error = str(exc)
+    raise RsbenchError(f"cannot read image {path}: {error}")
+
+
+def decode_image(path: Path, size: int) -> np.ndarray:
+    """One image as a ``size`` × ``size`` × 3 uint8 array (bilinear, antialiased)."""
+    rgb = read_rgb(path)
     if rgb.size != (size, size):
         rgb = rgb.resize((size, size), Image.BILINEAR)
     return np.asarray(rgb, dtype=np.uint8)
 
 
+def check_image(path: Path, deep: bool = False) -> str | None:
+    """Why ``path`` is not a usable image (None when it is): missing, or unreadable.
+
+    The quick check reads the header only; ``deep`` decodes every pixel.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return "missing"
+    if deep:
+        try:
+            read_rgb(path)
+        except RsbenchError as exc:
+            return f"unreadable ({str(exc).split(': ', 2)[-1]})"
+        return None
+    try:
+        with Image.open(path) as image:
+            image.size  # noqa: B018 - the header is parsed on open
+        return None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        if path.suffix.lower() in TIFF_SUFFIXES:
+            try:
+                import tifffile
+
+                with tifffile.TiffFile(path) as tif:
+                    tif.pages[0].shape  # noqa: B018
+                return None
+            except Exception:
+                pass
+        return f"unreadable ({exc})"
+
+
+# ---- the decoded-image cache ---------------------------------------------------------------
+
+
+def _cache_key(paths: Sequence[Path], size: int) -> str:
+    h = hashlib.sha256(f"rsbench-images-v1 {size}\n".encode())
+    for path in paths:
+        path = Path(path)
+        try:
+            st = path.stat()
+            h.update(f"{path.resolve()}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+        except OSError:
+            h.update(f"{path}\tmissing\n".encode())
+    return h.hexdigest()
+
+
+def _disk_cache_enabled() -> bool:
+    return os.environ.get("RSBENCH_IMAGE_CACHE", "1") not in ("0", "false", "no")
+
+
+def decode_all(paths: Sequence[Path], size: int, progress=None) -> np.ndarray:
+    """Decode every image, PIL and resize each time: what the cache saves (and its fallback)."""
+    out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
+    bar = (
+        progress(total=len(paths), desc=f"decoding images ({size} px, cached once)", unit="img")
+        if progress
+        else None
+    )
+    for i, path in enumerate(paths):
+        out[i] = decode_image(Path(path), size)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return out
+
+
 def load_images(paths: Sequence[Path], size: int) -> np.ndarray:
-    """All images as one ``N × size × size × 3`` uint8 array (memoised per process)."""
-    key = hashlib.sha256(("\n".join(map(str, paths)) + f"\n{size}").encode()).hexdigest()
+    """All images as one ``N × size × size × 3`` uint8 array: memory, then disk cache, then decode."""
+    key = _cache_key(paths, size)
     if key in _MEMO:
         _MEMO.move_to_end(key)
         return _MEMO[key]
-    out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
-    for i, path in enumerate(paths):
-        out[i] = decode_image(Path(path), size)
-    _MEMO[key] = out
+    array = None
+    if _disk_cache_enabled():
+        path = cache_dir() / "images" / f"{key[:32]}.npy"
+        if path.exists():
+            with contextlib.suppress(OSError, ValueError):
+                cached = np.load(path, mmap_mode="r")
+                if cached.shape == (len(paths), size, size, 3) and cached.dtype == np.uint8:
+                    array = cached
+        if array is None:
+            from rsbench.progress import bar
+
+            array = decode_all(paths, size, progress=bar if len(paths) >= 200 else None)
+            _write_cache(path, array, paths, size)
+    else:
+        array = decode_all(paths, size)
+    _MEMO[key] = array
     while len(_MEMO) > _MEMO_ENTRIES:
         _MEMO.popitem(last=False)
-    return out
+    return array
+
+
+def _write_cache(path: Path, array: np.ndarray, paths: Sequence[Path], size: int) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npy", dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, array)
+        os.replace(tmp, path)
+        meta = {"size": size, "images": len(paths), "first": str(paths[0]) if len(paths) else None}
+        path.with_suffix(".json").write_text(json.dumps(meta) + "\n")
+    except OSError:  # a read-only or full cache only costs speed
+        with contextlib.suppress(OSError, UnboundLocalError):
+            os.unlink(tmp)
+
+
+def clear_memo() -> None:
+    _MEMO.clear()

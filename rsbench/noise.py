@@ -197,7 +197,11 @@ def noise_spec(
 ) -> dict[str, Any]:
     return {
         "dataset": dataset_spec,
-        "noise_model": {"name": model.name, "version": model.version, "options": model.params()},
+        "noise_model": {
+            "name": model.name,
+            "version": model.version,
+            "options": model.identity_params(),
+        },
         "ratio": ratio,
         "seed": seed,
     }

@@ -98,3 +98,14 @@ def options_dict(options: Any) -> dict[str, Any]:
         return v
 
     return {f.name: plain(getattr(options, f.name)) for f in dataclasses.fields(options)}
+
+
+#: field metadata marking an option that says where things are on this machine (a data folder,
+#: a weights folder) rather than what the experiment is: kept out of cell ids and noise keys.
+LOCAL = {"identity": False}
+
+
+def identity_dict(options: Any) -> dict[str, Any]:
+    """The options that define the experiment: all but those marked `LOCAL`."""
+    keep = {f.name for f in dataclasses.fields(options) if f.metadata.get("identity", True)}
+    return {k: v for k, v in options_dict(options).items() if k in keep}

@@ -21,6 +21,7 @@ from typing import Any
 from rsbench import __version__, progress
 from rsbench.components import TrainTask
 from rsbench.data import DatasetSplits
+from rsbench.dataroot import with_data_root
 from rsbench.errors import CellError, RsbenchError
 from rsbench.fileio import canonical_json
 from rsbench.grid import Cell, GridSpec, cell_id, cell_spec
@@ -71,7 +72,9 @@ class Runner:
         prepared = []
         for cell in self.grid.cells():
             method = make("method", self.plugins.methods, cell.method, cell.method_options())
-            dataset = make("dataset", self.plugins.datasets, cell.dataset, cell.dataset.options)
+            entry = self.plugins.datasets.get(cell.dataset.name)
+            options = with_data_root(entry.resolve(), cell.dataset.options, self.grid.data_root)
+            dataset = make("dataset", self.plugins.datasets, cell.dataset, options)
             noise = make(
                 "noise", self.plugins.noise_models, cell.noise_model, cell.noise_model.options
             )

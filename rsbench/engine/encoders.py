@@ -49,8 +49,8 @@ class SmallImageEncoder(nn.Module):
         )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """``images``: uint8, ``B × H × W × 3``."""
-        x = images.permute(0, 3, 1, 2).float().div_(255.0)
+        """``images``: ``B × H × W × 3``, uint8 or float in 0..255 (after augmentation)."""
+        x = images.permute(0, 3, 1, 2).float() / 255.0
         x = (x - self.mean) / self.std
         return F.normalize(self.head(self.features(x)).float(), dim=-1)
 
