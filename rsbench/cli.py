@@ -20,6 +20,8 @@ EXAMPLES = """examples:
   rsbench run --config grid.yaml --device cuda
   rsbench list methods
   rsbench leaderboard runs/ --out leaderboards/
+  rsbench data check rsitmd --data-root ~/data
+  rsbench noise show --dataset synthrs --noise-model caption_shuffle --ratio 0.4
 """
 
 
@@ -83,6 +85,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-leaderboard", action="store_true", help="do not update leaderboards at the end"
     )
+    run.add_argument(
+        "--skip-bad-images",
+        dest="skip_bad_images",
+        action="store_const",
+        const=True,
+        help="skip missing or unreadable images of local datasets (counted in the records)",
+    )
+    run.add_argument(
+        "--multi-positive",
+        action="store_true",
+        help="also show multi-positive retrieval tables (identical captions count as correct)",
+    )
     run.add_argument("--force", action="store_true", help="recompute cells that are already done")
     run.add_argument(
         "--dry-run",
@@ -109,6 +123,51 @@ def build_parser() -> argparse.ArgumentParser:
     )
     board.add_argument(
         "--check", action="store_true", help="exit 1 if the files on disk differ, write nothing"
+    )
+    board.add_argument(
+        "--multi-positive",
+        action="store_true",
+        help="also show multi-positive retrieval tables (identical captions count as correct)",
+    )
+
+    data = sub.add_parser("data", help="check local datasets and where they are read from")
+    data_sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND", parser_class=Parser)
+    data_sub.required = True
+    check = data_sub.add_parser("check", help="statistics of a dataset and whether it is usable")
+    check.add_argument("dataset", help="dataset name (see 'rsbench list datasets')")
+    check.add_argument("--data-root", dest="data_root", help="the dataset's folder or its parent")
+    check.add_argument("--split", help="split definition (karpathy, rrsitr, amfmn ...)")
+    check.add_argument(
+        "--skip-bad-images", action="store_true", help="bad images do not make it unusable"
+    )
+    check.add_argument(
+        "--quick", action="store_true", help="read image headers only, not every pixel"
+    )
+    where = data_sub.add_parser("where", help="the folder each dataset would be read from")
+    where.add_argument("datasets", nargs="*", help="dataset names [all]")
+    where.add_argument("--data-root", dest="data_root", help="the data folder to try")
+
+    noise = sub.add_parser("noise", help="inspect noise models")
+    noise_sub = noise.add_subparsers(
+        dest="noise_command", metavar="SUBCOMMAND", parser_class=Parser
+    )
+    noise_sub.required = True
+    show = noise_sub.add_parser(
+        "show", help="statistics and sample corrupted pairs of a noise file"
+    )
+    show.add_argument("--dataset", required=True, help="dataset name")
+    show.add_argument("--noise-model", required=True, dest="noise_model", help="noise model name")
+    show.add_argument("--ratio", required=True, help="noise ratio in [0, 1)")
+    show.add_argument("--noise-seed", dest="noise_seed", default="42", help="noise seed [42]")
+    show.add_argument("--n", type=int, default=10, help="sample corrupted pairs to show [10]")
+    show.add_argument("--data-root", dest="data_root", help="folder of local datasets")
+    show.add_argument(
+        "-o",
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a noise-model option (YAML value), e.g. -o mode=rrsitr; repeatable",
     )
     return parser
 
@@ -189,8 +248,9 @@ def cmd_run(args) -> int:
         from rsbench.leaderboard import write_leaderboards
         from rsbench.records import iter_records
 
+        records = iter_records([grid.out])
         for path in write_leaderboards(
-            iter_records([grid.out]), grid.leaderboard_dir, result.datasets
+            records, grid.leaderboard_dir, result.datasets, args.multi_positive
         ):
             print(f"rsbench: wrote {path}", file=sys.stderr)
     print(
@@ -218,15 +278,28 @@ def cmd_leaderboard(args) -> int:
         stale = []
         for dataset, rs in group_by_dataset(records).items():
             path = args.out / f"{dataset}.md"
-            if not path.exists() or path.read_text(encoding="utf-8") != render_dataset(dataset, rs):
+            expected = render_dataset(dataset, rs, args.multi_positive)
+            if not path.exists() or path.read_text(encoding="utf-8") != expected:
                 stale.append(str(path))
         if stale:
             print(f"rsbench: leaderboards out of date: {', '.join(stale)}", file=sys.stderr)
             return 1
         return 0
-    for path in write_leaderboards(records, args.out):
+    for path in write_leaderboards(records, args.out, multi_positive=args.multi_positive):
         print(path)
     return 0
+
+
+def cmd_data(args) -> int:
+    from rsbench import cli_data
+
+    return cli_data.data_check(args) if args.data_command == "check" else cli_data.data_where(args)
+
+
+def cmd_noise(args) -> int:
+    from rsbench import cli_data
+
+    return cli_data.noise_show(args)
 
 
 COMMANDS = {
@@ -234,6 +307,8 @@ COMMANDS = {
     "list": cmd_list,
     "plugins": cmd_plugins,
     "leaderboard": cmd_leaderboard,
+    "data": cmd_data,
+    "noise": cmd_noise,
 }
 
 

@@ -143,8 +143,10 @@ class FitResult:
     retriever: Retriever
     best_epoch: int | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
-    #: optional per-training-row estimate that the pair is clean (higher = cleaner)
+    #: optional per-training-row estimate that the pair is clean (higher = cleaner), and the
+    #: method's own clean (True) / noisy (False) decision, both at the selected checkpoint
     clean_scores: np.ndarray | None = None
+    clean_decisions: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
 
@@ -161,6 +163,25 @@ class TrainTask:
     #: ground truth, hidden from methods: read it only through `ground_truth_clean`
     clean_flags: np.ndarray | None = field(default=None, repr=False)
     used_ground_truth: bool = False
+    #: called by `report_clean_scores`; the runner scores the estimates against the ground truth
+    on_clean_scores: Callable[[int, np.ndarray, np.ndarray | None], None] | None = field(
+        default=None, repr=False
+    )
+
+    def report_clean_scores(
+        self, epoch: int, scores: np.ndarray, decisions: np.ndarray | None = None
+    ) -> None:
+        """Hand this epoch's per-row clean scores (higher = cleaner) and clean/noisy decisions."""
+        if len(scores) != len(self.pairs) or (
+            decisions is not None and len(decisions) != len(self.pairs)
+        ):
+            raise ValueError(
+                f"clean scores must have one value per training row ({len(self.pairs)})"
+            )
+        if self.on_clean_scores is not None:
+            self.on_clean_scores(
+                epoch, np.asarray(scores), None if decisions is None else np.asarray(decisions)
+            )
 
     def ground_truth_clean(self) -> np.ndarray:
         """The true clean flag per training row. Calling it marks the result as an oracle."""

@@ -52,11 +52,14 @@ def find_dataset_root(
     raise RsbenchError(f"dataset {dataset!r} not found: looked for {expected} in {looked}")
 
 
-def with_data_root(component_class: type, options: dict, data_root: str | Path | None) -> dict:
-    """``options`` with ``data_root`` filled in, for a dataset class that has that option."""
+def fill_options(component_class: type, options: dict, **values) -> dict:
+    """``options`` with run-wide settings (``data_root``, ``skip_bad_images``) filled in where the
+    component has such an option and the user did not set it for this component."""
     import dataclasses
 
     fields = {f.name for f in dataclasses.fields(component_class.Options)}
-    if data_root is not None and "data_root" in fields and options.get("data_root") is None:
-        return {**options, "data_root": str(data_root)}
-    return options
+    filled = dict(options)
+    for key, value in values.items():
+        if value is not None and key in fields and filled.get(key) is None:
+            filled[key] = str(value) if isinstance(value, Path) else value
+    return filled

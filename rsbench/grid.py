@@ -40,6 +40,7 @@ CONFIG_KEYS = (
     "out",
     "leaderboard_dir",
     "data_root",
+    "skip_bad_images",
 )
 VALIDATION_MODES = ("clean", "noisy")
 
@@ -66,6 +67,7 @@ class GridSpec:
     out: Path = Path("runs")
     leaderboard_dir: Path = Path("leaderboards")
     data_root: Path | None = None
+    skip_bad_images: bool = False
 
     def cells(self) -> list[Cell]:
         """The grid as a product, in a fixed order (datasets, noise models, ratios, seeds, methods)."""
@@ -169,9 +171,9 @@ def parse_seed(value: Any, what: str = "seed") -> int:
 def _dedupe(values: list) -> list:
     seen, out = set(), []
     for v in values:
-        key = v.name if isinstance(v, ComponentRef) else v
+        key = v.name + canonical_json(v.options) if isinstance(v, ComponentRef) else v
         if key in seen:
-            raise RsbenchError(f"{key!r} is listed twice")
+            raise RsbenchError(f"{v.name if isinstance(v, ComponentRef) else v!r} is listed twice")
         seen.add(key)
         out.append(v)
     return out
@@ -289,4 +291,5 @@ def build_grid(settings: dict[str, Any]) -> GridSpec:
         out=Path(settings.get("out", "runs")),
         leaderboard_dir=Path(settings.get("leaderboard_dir", "leaderboards")),
         data_root=Path(settings["data_root"]) if settings.get("data_root") else None,
+        skip_bad_images=bool(settings.get("skip_bad_images", False)),
     )

@@ -1,12 +1,17 @@
 """Markdown leaderboards, generated from cell records only.
 
 One file per dataset, ``<dir>/<dataset>.md``. For each protocol (noise model and its options,
-method profile, validation mode) it holds:
+method profile, validation mode) a section holds:
 
-1. a table like RRSITR's: per noise ratio, one row per method with I→T R@1/5/10,
-   T→I R@1/5/10 and mR, mean ± std over training seeds, the best mean per column in bold;
-2. a compact mR-by-ratio table;
-3. the methods' versions and options, the noise files' hashes, and any failed cells.
+1. the protocol, epochs and seeds, and the noise files: nominal and effective noise rate, the
+   share of corrupted pairs that stay within a scene class, content hash;
+2. a table like RRSITR's: per noise ratio, one row per method with I→T R@1/5/10, T→I R@1/5/10
+   and mR, mean ± std over training seeds, the best mean per column in bold (and the same with
+   multi-positive evaluation when asked);
+3. a compact mR-by-ratio table;
+4. for methods that estimate which pairs are clean, a detection table (AUC and F1 of finding
+   the noisy pairs, at the selected checkpoint);
+5. the methods' versions and options, and the YAML grid that re-runs the section.
 
 Everything is sorted and formatted with fixed precision, with no timestamps, so the same
 records always give the same bytes.
@@ -14,6 +19,7 @@ records always give the same bytes.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -33,8 +39,7 @@ COLUMN_TITLES = {
 }
 
 
-def _short(h: str | None, n: int = 10) -> str:
-    return (h or "")[:n]
+# ---- small formatting helpers ----------------------------------------------------------------
 
 
 def _fmt_options(options: dict[str, Any]) -> str:
@@ -47,54 +52,16 @@ def _mean_std(values: list[float]) -> tuple[float, float | None]:
     mean = sum(values) / len(values)
     if len(values) < 2:
         return mean, None
-    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-    return mean, math.sqrt(var)
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
-def _cell(mean: float, std: float | None, bold: bool) -> str:
-    text = f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
+def _cell(mean: float, std: float | None, bold: bool, digits: int = 2) -> str:
+    text = f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
     return f"**{text}**" if bold else text
 
 
-def _method_labels(records: list[dict]) -> dict[str, str]:
-    """Row label per method configuration: the name, plus a short hash if one name has several."""
-    configs: dict[str, set[str]] = {}
-    for r in records:
-        configs.setdefault(r["method"]["name"], set()).add(_method_key(r))
-    labels = {}
-    for r in records:
-        key = _method_key(r)
-        name = r["method"]["name"]
-        labels[key] = name if len(configs[name]) == 1 else f"{name} [{_short(_hash(key), 6)}]"
-    return labels
-
-
-def _hash(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _method_key(r: dict) -> str:
-    return canonical_json(
-        {
-            "name": r["method"]["name"],
-            "version": r["method"]["version"],
-            "params": r["method"]["params"],
-        }
-    )
-
-
-def _section_key(r: dict) -> tuple:
-    return (
-        r["noise"]["model"],
-        r["noise"]["version"],
-        canonical_json(r["noise"]["params"]),
-        r["method"].get("profile", "small"),
-        r.get("validation", "clean"),
-        r["dataset"].get("version"),
-        r["dataset"].get("split"),
-    )
+def _pct(ratio: float) -> str:
+    return f"{ratio * 100:g}%"
 
 
 def _table(header: list[str], rows: list[list[str]], align: list[str]) -> str:
@@ -103,11 +70,71 @@ def _table(header: list[str], rows: list[list[str]], align: list[str]) -> str:
     return tabulate(rows, headers=header, tablefmt="pipe", colalign=align, disable_numparse=True)
 
 
-def render_dataset(dataset: str, records: list[dict]) -> str:
+# ---- grouping ------------------------------------------------------------------------------
+
+
+def _method_key(r: dict) -> str:
+    m = r["method"]
+    return canonical_json({"name": m["name"], "version": m["version"], "params": m["params"]})
+
+
+def _method_labels(records: list[dict]) -> dict[str, str]:
+    """Row label per method configuration: its name, plus the options that set it apart."""
+    configs: dict[str, dict[str, dict]] = {}
+    for r in records:
+        configs.setdefault(r["method"]["name"], {})[_method_key(r)] = r["method"]["params"]
+    labels = {}
+    for name, by_key in configs.items():
+        if len(by_key) == 1:
+            labels.update(dict.fromkeys(by_key, name))
+            continue
+        varying = sorted(
+            {
+                k
+                for p in by_key.values()
+                for k in p
+                if len({canonical_json(q.get(k)) for q in by_key.values()}) > 1
+            }
+        )
+        for key, params in by_key.items():
+            shown = ", ".join(f"{k}={canonical_json(params.get(k))}" for k in varying)
+            labels[key] = (
+                f"{name} ({shown})"
+                if len(shown) <= 60
+                else f"{name} [{hashlib.sha256(key.encode()).hexdigest()[:6]}]"
+            )
+    return labels
+
+
+def _section_key(r: dict) -> tuple[str, ...]:
+    return tuple(
+        str(v)
+        for v in (
+            r["noise"]["model"],
+            r["noise"]["version"],
+            canonical_json(r["noise"]["params"]),
+            r["method"].get("profile", "small"),
+            r.get("validation", "clean"),
+            r["dataset"].get("version"),
+            r["dataset"].get("split"),
+        )
+    )
+
+
+def _groups(ok: list[dict], labels: dict[str, str]) -> dict[tuple[float, str], list[dict]]:
+    groups: dict[tuple[float, str], list[dict]] = {}
+    for r in ok:
+        groups.setdefault((r["noise"]["ratio"], labels[_method_key(r)]), []).append(r)
+    return groups
+
+
+# ---- rendering ---------------------------------------------------------------------------
+
+
+def render_dataset(dataset: str, records: list[dict], multi_positive: bool = False) -> str:
     """The Markdown leaderboard of one dataset."""
     ok = [r for r in records if r.get("status") == "ok"]
     failed = [r for r in records if r.get("status") != "ok"]
-    versions = sorted({r["environment"].get("rsbench", "?") for r in records})
     lines = [f"# {dataset} leaderboard", ""]
     lines.append(
         "Generated by `rsbench leaderboard` from the cell records alone; every number below was "
@@ -115,14 +142,12 @@ def render_dataset(dataset: str, records: list[dict]) -> str:
         "from two seeds on); the best mean of each column within a noise ratio is in bold."
     )
     lines.append("")
-    ds_versions = sorted({str(r["dataset"].get("version")) for r in records})
+    versions = sorted({str(r["dataset"].get("version")) for r in records})
     splits = sorted({str(r["dataset"].get("split")) for r in records})
     lines.append(
-        f"- Dataset: `{dataset}` (version {', '.join(ds_versions)}), split definition: {', '.join(splits)}"
+        f"- Dataset: `{dataset}` (version {', '.join(versions)}), split definition: {', '.join(splits)}"
     )
-    sizes = sorted(
-        {canonical_json(r["dataset"].get("sizes")) for r in ok if r["dataset"].get("sizes")}
-    )
+    sizes = {canonical_json(r["dataset"].get("sizes")) for r in ok if r["dataset"].get("sizes")}
     if len(sizes) == 1:
         s = ok[0]["dataset"]["sizes"]
         lines.append(
@@ -132,19 +157,17 @@ def render_dataset(dataset: str, records: list[dict]) -> str:
                 for name in ("train", "val", "test")
             )
         )
-    lines.append(f"- rsbench version: {', '.join(versions)}")
+    rsbench_versions = sorted({r["environment"].get("rsbench", "?") for r in records})
+    lines.append(f"- rsbench version: {', '.join(rsbench_versions)}")
     lines.append("")
 
     sections: dict[tuple, list[dict]] = {}
     for r in records:
         sections.setdefault(_section_key(r), []).append(r)
     for key in sorted(sections):
-        lines.extend(render_section(sections[key]))
+        lines.extend(render_section(sections[key], multi_positive))
     if failed:
-        lines.append("## Failed cells")
-        lines.append("")
-        lines.append("Recorded as failed and left out of the tables above:")
-        lines.append("")
+        lines += ["## Failed cells", "", "Recorded as failed and left out of the tables above:", ""]
         for r in sorted(
             failed,
             key=lambda r: (
@@ -163,127 +186,160 @@ def render_dataset(dataset: str, records: list[dict]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def render_section(records: list[dict]) -> list[str]:
+def render_section(records: list[dict], multi_positive: bool = False) -> list[str]:
     first = records[0]
     noise, method = first["noise"], first["method"]
     ok = [r for r in records if r.get("status") == "ok"]
+    validation = first.get("validation", "clean")
     title = f"## {noise['model']} ({noise.get('level', '?')}-level noise), {method.get('profile', 'small')} profile"
-    if first.get("validation", "clean") != "clean":
-        title += f", {first['validation']} validation"
-    lines = [title, ""]
-    seeds = sorted({r["noise"]["seed"] for r in records})
-    lines.append(
+    if validation != "clean":
+        title += f", {validation} validation"
+    seeds = ", ".join(map(str, sorted({r["noise"]["seed"] for r in records})))
+    lines = [
+        title,
+        "",
         f"- Protocol: `{noise['model']}` version {noise['version']}, options: {_fmt_options(noise.get('params', {}))}; "
-        f"noise seed {', '.join(map(str, seeds))}; checkpoint selected on the {first.get('validation', 'clean')} validation split"
-    )
+        f"noise seed {seeds}; checkpoint selected on the {validation} validation split",
+    ]
     if not ok:
-        lines.extend(["", "No cell of this protocol finished.", ""])
-        return lines
+        return [*lines, "", "No cell of this protocol finished.", ""]
     epochs = sorted(
         {f"{r['method']['name']} {r['method']['params'].get('epochs', '?')}" for r in ok}
     )
-    lines.append(
-        f"- Epochs: {', '.join(epochs)}; training seeds: {', '.join(map(str, sorted({r['seed'] for r in ok})))}"
-    )
+    train_seeds = ", ".join(map(str, sorted({r["seed"] for r in ok})))
+    lines.append(f"- Epochs: {', '.join(epochs)}; training seeds: {train_seeds}")
+    lines += ["", "### Noise", "", noise_table(ok)]
+
     labels = _method_labels(ok)
-    ratios = sorted({r["noise"]["ratio"] for r in ok})
+    groups = _groups(ok, labels)
+    lines += ["", "### Retrieval under noise", "", retrieval_table(groups, "metrics")]
+    if multi_positive and all(r.get("metrics_multi") for r in ok):
+        lines += ["", "### Retrieval under noise, multi-positive", ""]
+        lines.append(
+            "A retrieved caption or image also counts when it carries a caption identical to a true one."
+        )
+        lines += ["", retrieval_table(groups, "metrics_multi")]
+    lines += ["", "### mR by noise ratio", "", mr_table(groups)]
+    detection = detection_table(groups)
+    if detection:
+        lines += ["", "### Noise detection", ""]
+        lines.append(
+            "AUC of the per-pair clean scores and F1 of the method's own noisy/clean decision (noisy = "
+            "positive), at the selected checkpoint; mean over seeds."
+        )
+        lines += ["", detection]
+    lines += ["", "### Methods", "", methods_table(ok, labels)]
+    config = reproduce_config(records)
+    if config:
+        lines += [
+            "",
+            "### Reproduce",
+            "",
+            "Save as `grid.yaml` and run `rsbench run --config grid.yaml` (cells already in the run "
+            "directory are skipped):",
+            "",
+            "```yaml",
+            config.rstrip(),
+            "```",
+        ]
+    lines.append("")
+    return lines
 
-    groups: dict[tuple[float, str], list[dict]] = {}
+
+def noise_table(ok: list[dict]) -> str:
+    rows = {}
     for r in ok:
-        groups.setdefault((r["noise"]["ratio"], labels[_method_key(r)]), []).append(r)
-    stats = {}
-    for (ratio, label), rs in groups.items():
-        stats[(ratio, label)] = {
-            m: _mean_std([r["metrics"][m] for r in rs]) for m in METRIC_NAMES
-        } | {"n": len(rs), "eff": sum(r["noise"]["effective_rate"] for r in rs) / len(rs)}
+        n = r["noise"]
+        same = (n.get("stats") or {}).get("same_class_rate")
+        rows[(n["ratio"], n["seed"], n["file_hash"])] = [
+            _pct(n["ratio"]),
+            str(n["seed"]),
+            f"{n['effective_rate'] * 100:.2f}%",
+            "–" if same is None else f"{same * 100:.1f}%",
+            f"`{n['file_hash'][:16]}`",
+        ]
+    return _table(
+        ["Nominal", "Noise seed", "Effective", "Same class", "sha256"],
+        [rows[k] for k in sorted(rows)],
+        ["right", "right", "right", "right", "left"],
+    )
 
-    header = ["Noise", "Effective", "Method", *[COLUMN_TITLES[m] for m in METRIC_NAMES], "Seeds"]
+
+def retrieval_table(groups: dict[tuple[float, str], list[dict]], key: str) -> str:
+    stats = {
+        g: {m: _mean_std([r[key][m] for r in rs]) for m in METRIC_NAMES} for g, rs in groups.items()
+    }
     rows = []
-    for ratio in ratios:
-        members = sorted(label for (r, label) in stats if r == ratio)
+    for ratio in sorted({r for r, _ in groups}):
+        members = sorted(label for r, label in groups if r == ratio)
         best = {m: max(stats[(ratio, lab)][m][0] for lab in members) for m in METRIC_NAMES}
         for label in members:
-            s = stats[(ratio, label)]
+            s, rs = stats[(ratio, label)], groups[(ratio, label)]
             cells = [
                 _cell(*s[m], bold=len(members) > 1 and s[m][0] == best[m]) for m in METRIC_NAMES
             ]
-            rows.append([f"{ratio * 100:g}%", f"{s['eff'] * 100:.2f}%", label, *cells, str(s["n"])])
-    lines += ["", "### Retrieval under noise", ""]
-    lines.append(
-        _table(header, rows, ["right", "right", "left", *["right"] * len(METRIC_NAMES), "right"])
-    )
+            eff = sum(r["noise"]["effective_rate"] for r in rs) / len(rs)
+            rows.append([_pct(ratio), f"{eff * 100:.2f}%", label, *cells, str(len(rs))])
+    header = ["Noise", "Effective", "Method", *[COLUMN_TITLES[m] for m in METRIC_NAMES], "Seeds"]
+    return _table(header, rows, ["right", "right", "left", *["right"] * len(METRIC_NAMES), "right"])
 
-    labels_sorted = sorted({label for (_, label) in stats})
-    header = ["Method", *[f"{r * 100:g}%" for r in ratios]]
+
+def mr_table(groups: dict[tuple[float, str], list[dict]]) -> str:
+    ratios = sorted({r for r, _ in groups})
+    labels = sorted({label for _, label in groups})
+    stats = {g: _mean_std([r["metrics"]["mR"] for r in rs]) for g, rs in groups.items()}
+    best = {r: max(stats[g][0] for g in stats if g[0] == r) for r in ratios}
     rows = []
-    best = {
-        r: max(stats[(r, lab)]["mR"][0] for lab in labels_sorted if (r, lab) in stats)
-        for r in ratios
-    }
-    for label in labels_sorted:
+    for label in labels:
         row = [label]
         for r in ratios:
             if (r, label) in stats:
-                mean, std = stats[(r, label)]["mR"]
-                row.append(_cell(mean, std, bold=len(labels_sorted) > 1 and mean == best[r]))
+                mean, std = stats[(r, label)]
+                row.append(_cell(mean, std, bold=len(labels) > 1 and mean == best[r]))
             else:
                 row.append("–")
         rows.append(row)
-    lines += ["", "### mR by noise ratio", ""]
-    lines.append(_table(header, rows, ["left", *["right"] * len(ratios)]))
+    return _table(["Method", *map(_pct, ratios)], rows, ["left", *["right"] * len(ratios)])
 
-    lines += ["", "### Methods", ""]
+
+def detection_table(groups: dict[tuple[float, str], list[dict]]) -> str | None:
+    """Rows: methods with clean scores; columns: ratios; cells: AUC / F1 (None if no method has any)."""
+
+    def selected(r: dict) -> dict | None:
+        return (r.get("detection") or {}).get("selected")
+
+    ratios = sorted({r for r, _ in groups})
+    labels = sorted({label for (_, label), rs in groups.items() if any(selected(r) for r in rs)})
+    if not labels:
+        return None
     rows = []
-    seen = set()
-    for r in sorted(ok, key=lambda r: labels[_method_key(r)]):
+    for label in labels:
+        row = [label]
+        for ratio in ratios:
+            found = [selected(r) for r in groups.get((ratio, label), []) if selected(r)]
+            parts = []
+            for metric in ("auc", "f1"):
+                values = [d[metric] for d in found if d.get(metric) is not None]
+                parts.append(f"{sum(values) / len(values):.3f}" if values else "–")
+            row.append(" / ".join(parts) if found else "–")
+        rows.append(row)
+    return _table(
+        ["Method (AUC / F1)", *map(_pct, ratios)], rows, ["left", *["right"] * len(ratios)]
+    )
+
+
+def methods_table(ok: list[dict], labels: dict[str, str]) -> str:
+    rows = {}
+    for r in ok:
         label = labels[_method_key(r)]
-        if label in seen:
-            continue
-        seen.add(label)
         m = r["method"]
-        oracle = (
-            "yes"
-            if any(x.get("used_ground_truth") for x in ok if labels[_method_key(x)] == label)
-            else "no"
+        row = rows.setdefault(
+            label, [label, m["version"], m.get("plugin", "?"), "no", _fmt_options(m["params"])]
         )
-        rows.append([label, m["version"], m.get("plugin", "?"), oracle, _fmt_options(m["params"])])
-    lines.append(
-        _table(["Method", "Version", "Plugin", "Uses clean labels", "Options"], rows, ["left"] * 5)
-    )
-
-    config = reproduce_config(ok)
-    if config:
-        lines += ["", "### Reproduce", ""]
-        lines.append(
-            "Save as `grid.yaml` and run `rsbench run --config grid.yaml` (cells already in the run "
-            "directory are skipped):"
-        )
-        lines += ["", "```yaml", config.rstrip(), "```"]
-
-    lines += ["", "### Noise files", ""]
-    rows = sorted(
-        {
-            (
-                r["noise"]["ratio"],
-                r["noise"]["seed"],
-                r["noise"]["file_hash"],
-                r["noise"]["effective_rate"],
-            )
-            for r in ok
-        }
-    )
-    lines.append(
-        _table(
-            ["Ratio", "Noise seed", "Effective rate", "sha256"],
-            [
-                [f"{ratio:g}", str(seed), f"{eff * 100:.2f}%", f"`{_short(h, 16)}`"]
-                for ratio, seed, h, eff in rows
-            ],
-            ["right", "right", "right", "left"],
-        )
-    )
-    lines.append("")
-    return lines
+        if r.get("used_ground_truth"):
+            row[3] = "yes"
+    header = ["Method", "Version", "Plugin", "Uses clean labels", "Options"]
+    return _table(header, [rows[k] for k in sorted(rows)], ["left"] * 5)
 
 
 def reproduce_config(records: list[dict]) -> str | None:
@@ -294,15 +350,12 @@ def reproduce_config(records: list[dict]) -> str | None:
         spelled = {canonical_json(v) for v in values}
         return values[0] if len(spelled) == 1 else None
 
-    methods: dict[str, Any] = {}
+    methods: dict[str, dict[str, Any]] = {}  # name -> spelled options -> options
     for r in records:
         given = r["method"].get("given_options")
         if given is None:
             return None
-        name = r["method"]["name"]
-        if name in methods and canonical_json(methods[name]) != canonical_json(given):
-            return None  # one method in two configurations: not one grid
-        methods[name] = given
+        methods.setdefault(r["method"]["name"], {})[canonical_json(given)] = given
     dataset = unique(
         [[r["dataset"]["name"], r["dataset"].get("given_options", {})] for r in records]
     )
@@ -310,8 +363,16 @@ def reproduce_config(records: list[dict]) -> str | None:
     noise_seed = unique([r["noise"]["seed"] for r in records])
     if dataset is None or noise is None or noise_seed is None:
         return None
+    if any(len(configs) > 1 for configs in methods.values()):  # a list keeps both configurations
+        method_list: Any = [
+            {name: methods[name][k]} for name in sorted(methods) for k in sorted(methods[name])
+        ]
+    else:
+        method_list = {
+            name: next(iter(configs.values())) for name, configs in sorted(methods.items())
+        }
     config = {
-        "methods": {name: methods[name] or {} for name in sorted(methods)},
+        "methods": method_list,
         "datasets": {dataset[0]: dataset[1]} if dataset[1] else [dataset[0]],
         "noise_models": {noise[0]: noise[1]} if noise[1] else [noise[0]],
         "noise": sorted({r["noise"]["ratio"] for r in records}),
@@ -332,7 +393,10 @@ def group_by_dataset(records: Iterable[dict]) -> dict[str, list[dict]]:
 
 
 def write_leaderboards(
-    records: Iterable[dict], out_dir: Path, datasets: Iterable[str] | None = None
+    records: Iterable[dict],
+    out_dir: Path,
+    datasets: Iterable[str] | None = None,
+    multi_positive: bool = False,
 ) -> list[Path]:
     """Write ``<out_dir>/<dataset>.md`` for each dataset (all, or those named)."""
     by_dataset = group_by_dataset(records)
@@ -340,6 +404,6 @@ def write_leaderboards(
     paths = []
     for dataset in wanted:
         path = Path(out_dir) / f"{dataset}.md"
-        atomic_write_text(path, render_dataset(dataset, by_dataset[dataset]))
+        atomic_write_text(path, render_dataset(dataset, by_dataset[dataset], multi_positive))
         paths.append(path)
     return paths

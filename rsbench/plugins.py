@@ -131,9 +131,14 @@ class Plugins:
                         raise
         for registry in self.registries.values():
             for name, plugins in registry.conflicts().items():
-                for plugin in plugins:
-                    others = ", ".join(p for p in plugins if p != plugin)
-                    message = f"duplicate {registry.kind} name {name!r} (also registered by {others}); neither is usable"
+                for plugin in sorted(set(plugins)):
+                    others = ", ".join(sorted({p for p in plugins if p != plugin}))
+                    also = (
+                        f"also registered by {others}"
+                        if others
+                        else "registered twice by this plugin"
+                    )
+                    message = f"duplicate {registry.kind} name {name!r} ({also}); it is not usable"
                     if plugin in self.infos:
                         self.infos[plugin].errors.append(message)
                     if strict:

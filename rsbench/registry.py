@@ -112,9 +112,10 @@ class Registry:
 
     def get(self, name: str) -> Entry:
         if name in self._conflicts:
-            plugins = " and ".join(sorted(self._conflicts[name]))
+            plugins = sorted(set(self._conflicts[name]))
+            who = f"both {' and '.join(plugins)}" if len(plugins) > 1 else f"{plugins[0]} twice"
             raise RsbenchError(
-                f"{self.kind} {name!r} is registered by both {plugins}; uninstall one of them "
+                f"{self.kind} {name!r} is registered by {who}; uninstall one of them "
                 "or restrict loading with RSBENCH_LOAD_PLUGINS"
             )
         try:

@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rsbench import __version__, progress
 from rsbench.components import TrainTask
 from rsbench.data import DatasetSplits
-from rsbench.dataroot import with_data_root
+from rsbench.dataroot import fill_options
+from rsbench.detection import detection_metrics
 from rsbench.errors import CellError, RsbenchError
 from rsbench.fileio import canonical_json
 from rsbench.grid import Cell, GridSpec, cell_id, cell_spec
@@ -73,7 +76,12 @@ class Runner:
         for cell in self.grid.cells():
             method = make("method", self.plugins.methods, cell.method, cell.method_options())
             entry = self.plugins.datasets.get(cell.dataset.name)
-            options = with_data_root(entry.resolve(), cell.dataset.options, self.grid.data_root)
+            options = fill_options(
+                entry.resolve(),
+                cell.dataset.options,
+                data_root=self.grid.data_root,
+                skip_bad_images=self.grid.skip_bad_images or None,
+            )
             dataset = make("dataset", self.plugins.datasets, cell.dataset, options)
             noise = make(
                 "noise", self.plugins.noise_models, cell.noise_model, cell.noise_model.options
@@ -184,21 +192,25 @@ class Runner:
                 val_noise, _ = self.noise_file(pc, splits, splits.val)
                 val.texts = val_noise.row_texts(splits.val)
                 val.caption_image = val_noise.image.copy()
-            work_dir = self.grid.out / "work" / pc.cell_id
+            detection_history: list[dict[str, Any]] = []
+
+            def on_clean_scores(epoch, scores, decisions):
+                metrics = detection_metrics(scores, noise_file.clean, decisions)
+                detection_history.append({"epoch": epoch, **metrics})
+
             task = TrainTask(
                 pairs=noise_file.train_pairs(splits.train),
                 val=val,
                 seed=pc.cell.seed,
                 device=device,
-                work_dir=work_dir,
+                work_dir=self.grid.out / "work" / pc.cell_id,
                 progress=progress.bar,
                 clean_flags=noise_file.clean.copy(),
+                on_clean_scores=on_clean_scores,
             )
             fit = pc.method.fit(task)
             test = splits.test
-            metrics = retrieval_metrics(
-                fit.retriever.scorer(test.images, test.texts), test.caption_image
-            )
+            scorer = fit.retriever.scorer(test.images, test.texts)
             best = (
                 max(fit.history, key=lambda h: h.get("val_mR", float("-inf")))
                 if fit.history
@@ -206,13 +218,18 @@ class Runner:
             )
             record.update(
                 status="ok",
-                metrics=metrics,
+                metrics=retrieval_metrics(scorer, test.caption_image),
+                metrics_multi=retrieval_metrics(
+                    scorer, test.caption_image, test.texts, multi_positive=True
+                ),
                 best_epoch=fit.best_epoch,
                 val_metrics={"mR": best.get("val_mR")},
                 history=fit.history,
                 used_ground_truth=task.used_ground_truth,
                 info=fit.info,
             )
+            if fit.clean_scores is not None or detection_history:
+                record["detection"] = self.detection(pc, fit, noise_file, detection_history)
         except (KeyboardInterrupt, SystemExit):
             raise
         except CellError as exc:
@@ -225,6 +242,24 @@ class Runner:
             }
         record["duration_s"] = round(time.perf_counter() - started, 3)
         return record
+
+    def detection(
+        self, pc: PreparedCell, fit, noise_file: NoiseFile, history: list[dict]
+    ) -> dict[str, Any]:
+        """Detection metrics at the selected checkpoint and per epoch; the scores go to a file."""
+        out: dict[str, Any] = {"history": history, "selected": None, "scores_file": None}
+        if fit.clean_scores is not None:
+            out["selected"] = detection_metrics(
+                fit.clean_scores, noise_file.clean, fit.clean_decisions
+            )
+            path = self.grid.out / "scores" / f"{pc.cell_id}.npz"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            arrays = {"clean_scores": np.asarray(fit.clean_scores), "clean_truth": noise_file.clean}
+            if fit.clean_decisions is not None:
+                arrays["clean_decisions"] = np.asarray(fit.clean_decisions)
+            np.savez_compressed(path, **arrays)
+            out["scores_file"] = str(path)
+        return out
 
     def noise_file(self, pc: PreparedCell, splits: DatasetSplits, split) -> tuple[NoiseFile, Path]:
         dataset_spec = {

@@ -70,7 +70,10 @@ def test_full_tiny_run(tmp_path):
     records = list(iter_records([tmp_path / "runs"]))
     assert len(records) == 4 and all(r["status"] == "ok" for r in records)
     r = next(r for r in records if r["method"]["name"] == "vse" and r["noise"]["ratio"] == 0.4)
-    assert set(r["metrics"]) == set(METRIC_NAMES)
+    assert set(r["metrics"]) == set(METRIC_NAMES) == set(r["metrics_multi"])
+    assert all(
+        r["metrics_multi"][m] >= r["metrics"][m] for m in METRIC_NAMES
+    )  # more positives, never fewer hits
     assert all(0 <= v <= 100 for v in r["metrics"].values())
     assert r["noise"]["file_hash"] and 0.3 < r["noise"]["effective_rate"] <= 0.4
     assert r["method"]["params"]["epochs"] == 1 and r["seed"] == 0 and r["noise"]["seed"] == 42

@@ -66,6 +66,10 @@ class SynthRS(Dataset):
         digest = hashlib.sha256(canonical_json(spec).encode()).hexdigest()[:12]
         return cache_dir() / "datasets" / f"synthrs-{digest}"
 
+    def locate(self) -> Path:
+        """The cache folder the dataset is generated into (and read from)."""
+        return self.root()
+
     def load(self) -> DatasetSplits:
         root = self.root()
         if not (root / JSON_NAME).exists():

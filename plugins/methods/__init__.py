@@ -12,6 +12,12 @@ def register_methods(register):
         description="Symmetric contrastive (CLIP-style) loss with a temperature: the plain fine-tune reference row",
     )
     register(
+        "infonce_gmm",
+        "rsbench_plugins.methods.infonce_gmm:InfoNCEGMM",
+        version="1",
+        description="InfoNCE on the pairs a 2-GMM of per-pair losses calls clean (NCR-style detector)",
+    )
+    register(
         "vse",
         "rsbench_plugins.methods.vse:VSE",
         version="1",

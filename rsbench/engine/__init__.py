@@ -4,7 +4,15 @@ Method plugins build on `DualEncoderMethod`; importing this package imports torc
 registration code must not import it (use lazy ``"module:Class"`` targets).
 """
 
-from rsbench.engine.dual_encoder import Batch, DualEncoderMethod, EmbeddingRetriever
+from rsbench.engine.dual_encoder import Batch, DualEncoderMethod, EngineState
+from rsbench.engine.retriever import EmbeddingRetriever
 from rsbench.engine.runtime import resolve_device, seed_everything
 
-__all__ = ["Batch", "DualEncoderMethod", "EmbeddingRetriever", "resolve_device", "seed_everything"]
+__all__ = [
+    "Batch",
+    "DualEncoderMethod",
+    "EmbeddingRetriever",
+    "EngineState",
+    "resolve_device",
+    "seed_everything",
+]

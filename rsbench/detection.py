@@ -1,0 +1,71 @@
+"""Noise-detection metrics: how well a method's per-pair clean scores find the noisy pairs.
+
+A method that estimates which training pairs are clean reports, per row, a *clean score*
+(higher = more likely clean) and, optionally, its own clean/noisy *decision*. Against the
+ground-truth clean flags of the noise file:
+
+- ``auc``: ROC AUC of the clean scores for separating clean from noisy rows (the probability
+  that a random clean row scores above a random noisy one; ties count one half);
+- ``precision`` / ``recall`` / ``f1``: of the method's decision, with *noisy* as the positive
+  class (precision = share of rows called noisy that are noisy; recall = share of noisy rows
+  called noisy);
+- ``flagged_rate``: the share of rows the method called noisy.
+
+The metrics are undefined (None) when a class is absent, e.g. AUC at 0 % noise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
+    """ROC AUC of ``scores`` for the rows where ``positive`` is true (Mann-Whitney, ties halved)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    positive = np.asarray(positive, dtype=bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores), dtype=np.float64)
+    sorted_scores = scores[order]
+    # average ranks over ties (1-based)
+    boundaries = np.flatnonzero(np.diff(sorted_scores)) + 1
+    starts = np.concatenate([[0], boundaries])
+    ends = np.concatenate([boundaries, [len(scores)]])
+    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+        ranks[order[s:e]] = (s + 1 + e) / 2.0
+    u = ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))
+
+
+def detection_metrics(
+    clean_scores: np.ndarray | None, clean_truth: np.ndarray, decisions: np.ndarray | None = None
+) -> dict[str, Any]:
+    """AUC of the scores and precision / recall / F1 of the decisions (noisy = positive)."""
+    truth = np.asarray(clean_truth, dtype=bool)
+    out: dict[str, Any] = {"rows": int(len(truth)), "noisy_rows": int((~truth).sum())}
+    if clean_scores is not None:
+        scores = np.asarray(clean_scores, dtype=np.float64)
+        if scores.shape != truth.shape:
+            raise ValueError(f"{len(scores)} clean scores for {len(truth)} training rows")
+        out["auc"] = roc_auc(scores, truth)
+    if decisions is not None:
+        called_noisy = ~np.asarray(decisions, dtype=bool)
+        if called_noisy.shape != truth.shape:
+            raise ValueError(f"{len(called_noisy)} decisions for {len(truth)} training rows")
+        noisy = ~truth
+        tp = int((called_noisy & noisy).sum())
+        precision = tp / int(called_noisy.sum()) if called_noisy.any() else None
+        recall = tp / int(noisy.sum()) if noisy.any() else None
+        f1 = (
+            2 * precision * recall / (precision + recall)
+            if precision is not None and recall is not None and precision + recall > 0
+            else (0.0 if precision is not None and recall is not None else None)
+        )
+        out.update(
+            precision=precision, recall=recall, f1=f1, flagged_rate=float(called_noisy.mean())
+        )
+    return out
