@@ -32,7 +32,10 @@ def make_images(folder: Path, n: int, size: int, fmt: str) -> list[Path]:
         draw = ImageDraw.Draw(image)
         for _ in range(12):
             x, y = rng.integers(0, size, 2)
-            draw.rectangle([x, y, x + size // 8, y + size // 10], fill=tuple(int(c) for c in rng.integers(0, 255, 3)))
+            draw.rectangle(
+                [x, y, x + size // 8, y + size // 10],
+                fill=tuple(int(c) for c in rng.integers(0, 255, 3)),
+            )
         path = folder / f"scene_{i}.{fmt}"
         image.save(path)
         paths.append(path)
@@ -65,10 +68,14 @@ def main() -> None:
             cached = np.array(images.load_images(paths, args.size))
             rates.append(len(paths) / (time.perf_counter() - started))
         assert (cached == decoded).all()
-        print(f"{args.images} {args.format} images of {args.source_size} px, trained at {args.size} px, one CPU process")
+        print(
+            f"{args.images} {args.format} images of {args.source_size} px, trained at {args.size} px, one CPU process"
+        )
         print(f"(a) PIL decode + resize every epoch: {pil_rate:10.0f} images/s")
-        print(f"(b) decoded-image cache:              {max(rates):10.0f} images/s "
-              f"(built once in {build:.1f} s, {cached.nbytes / 1e6:.0f} MB)")
+        print(
+            f"(b) decoded-image cache:              {max(rates):10.0f} images/s "
+            f"(built once in {build:.1f} s, {cached.nbytes / 1e6:.0f} MB)"
+        )
 
 
 if __name__ == "__main__":

@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from rsbench.data import SPLIT_NAMES, DatasetSplits, Split
-from rsbench.images import check_image
+from rsbench.images import check_image, image_size
 
 
 @dataclass
@@ -82,11 +80,8 @@ def check_split(split: Split, deep: bool = True, progress=None) -> SplitReport:
         if why:
             report.bad_images.append((str(item.path), why))
         else:
-            try:
-                with Image.open(item.path) as image:
-                    report.sizes[f"{image.size[0]}x{image.size[1]}"] += 1
-            except Exception:
-                report.sizes["?"] += 1
+            size = image_size(item.path)
+            report.sizes[f"{size[0]}x{size[1]}" if size else "?"] += 1
         if bar is not None:
             bar.update(1)
     if bar is not None:

@@ -129,6 +129,23 @@ def check_image(path: Path, deep: bool = False) -> str | None:
         return f"unreadable ({exc})"
 
 
+def image_size(path: Path) -> tuple[int, int] | None:
+    """Width and height from the file header (PIL, or tifffile for TIFFs PIL cannot read)."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        pass
+    if Path(path).suffix.lower() in TIFF_SUFFIXES:
+        with contextlib.suppress(Exception):
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:
+                page = tif.pages[0]
+                return int(page.imagewidth), int(page.imagelength)
+    return None
+
+
 # ---- the decoded-image cache ---------------------------------------------------------------
 
 

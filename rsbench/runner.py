@@ -72,7 +72,7 @@ class Runner:
                 instances[key].plugin = entry.plugin
             return instances[key]
 
-        prepared = []
+        prepared, located = [], set()
         for cell in self.grid.cells():
             method = make("method", self.plugins.methods, cell.method, cell.method_options())
             entry = self.plugins.datasets.get(cell.dataset.name)
@@ -86,6 +86,9 @@ class Runner:
             noise = make(
                 "noise", self.plugins.noise_models, cell.noise_model, cell.noise_model.options
             )
+            if id(dataset) not in located:  # a dataset folder that is not there is bad input
+                dataset.locate()
+                located.add(id(dataset))
             spec = cell_spec(cell, method, dataset, noise)
             prepared.append(PreparedCell(cell, spec, cell_id(spec), method, dataset, noise))
         return prepared
@@ -276,7 +279,10 @@ class Runner:
 
 
 def dataset_facts(splits: DatasetSplits) -> dict[str, Any]:
+    import json
+
     return {
+        "info": json.loads(json.dumps(splits.info, default=str)),  # folder, skipped images ...
         "split": splits.split_name,
         "membership_hash": splits.membership_hash(),
         "sizes": {

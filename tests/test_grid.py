@@ -123,6 +123,10 @@ def run_cli(*args, cwd=None):
         (["run", "--methods", "infonce", "--validation", "x"], "invalid choice: 'x'"),
         (["list", "models"], "invalid choice: 'models'"),
         (["leaderboard", "no-such-dir"], "run directory not found"),
+        (
+            ["run", "--methods", "infonce", "--datasets", "rsitmd", "--data-root", "nowhere"],
+            "dataset 'rsitmd' not found",
+        ),
     ],
 )
 def test_cli_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
