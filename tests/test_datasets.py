@@ -19,12 +19,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from rsbench_plugins.datasets.split_definitions import SplitLists, carve_validation
-from rsbench_plugins.datasets.sydney import sydney_class
-from rsbench_plugins.datasets.ucm import ucm_class
 
 from rsbench.errors import RsbenchError
 from rsbench.plugins import get_plugins
+from rsbench_plugins.datasets.split_definitions import SplitLists, carve_validation
+from rsbench_plugins.datasets.sydney import sydney_class
+from rsbench_plugins.datasets.ucm import ucm_class
 
 from .conftest import SHARED_DATA
 from .fixtures.rs_datasets import (

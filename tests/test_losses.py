@@ -6,11 +6,11 @@ import math
 
 import pytest
 import torch
-from rsbench_plugins.methods.infonce import InfoNCE
-from rsbench_plugins.methods.vse import VSE, triplet_loss
 
 from rsbench.engine import Batch
 from rsbench.engine.losses import same_image_mask
+from rsbench_plugins.methods.infonce import InfoNCE
+from rsbench_plugins.methods.vse import VSE, triplet_loss
 
 
 def batch(images, epoch=0):

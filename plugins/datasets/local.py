@@ -28,6 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rsbench.components import Dataset
+from rsbench.data import SPLIT_NAMES, DatasetSplits, ImageItem, make_split
+from rsbench.dataroot import find_dataset_root
+from rsbench.errors import RsbenchError
+from rsbench.karpathy import class_from_filename
+from rsbench.options import LOCAL
+from rsbench.progress import say
 from rsbench_plugins.datasets.annotations import (
     Annotation,
     karpathy_annotations,
@@ -39,14 +46,6 @@ from rsbench_plugins.datasets.split_definitions import (
     karpathy_split,
     listed_split,
 )
-
-from rsbench.components import Dataset
-from rsbench.data import SPLIT_NAMES, DatasetSplits, ImageItem, make_split
-from rsbench.dataroot import find_dataset_root
-from rsbench.errors import RsbenchError
-from rsbench.karpathy import class_from_filename
-from rsbench.options import LOCAL
-from rsbench.progress import say
 
 #: how many images of the annotation file decide which image folder and layout are used
 PROBE_IMAGES = 32

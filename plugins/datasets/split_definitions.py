@@ -32,10 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rsbench_plugins.datasets.annotations import Annotation
-
 from rsbench.data import SPLIT_NAMES
 from rsbench.errors import RsbenchError
+from rsbench_plugins.datasets.annotations import Annotation
 
 SPLITS_DIR = Path(__file__).resolve().parent / "splits"
 VAL_PERCENT = 10

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from rsbench_plugins.methods.infonce import InfoNCE
 
 from rsbench.engine import EngineState
 from rsbench.engine.gmm import clean_probability
 from rsbench.engine.losses import same_image_mask
+from rsbench_plugins.methods.infonce import InfoNCE
 
 
 class InfoNCEGMM(InfoNCE):

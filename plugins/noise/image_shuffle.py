@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from rsbench_plugins.noise.caption_shuffle import ratio_key
 
 from rsbench.components import Corruption, NoiseModel
 from rsbench.data import Split
+from rsbench_plugins.noise.caption_shuffle import ratio_key
 
 
 class ImageShuffle(NoiseModel):
