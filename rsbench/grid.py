@@ -97,10 +97,9 @@ class Cell:
         return options
 
     def label(self) -> str:
-        return (
-            f"{self.method.name} on {self.dataset.name}, {self.noise_model.name} {self.ratio:g}, "
-            f"seed {self.seed}"
-        )
+        options = ", ".join(f"{k}={v}" for k, v in sorted(self.method.options.items()))
+        method = f"{self.method.name} ({options})" if options else self.method.name
+        return f"{method} on {self.dataset.name}, {self.noise_model.name} {self.ratio:g}, seed {self.seed}"
 
 
 def cell_spec(cell: Cell, method, dataset, noise_model) -> dict[str, Any]:

@@ -42,10 +42,14 @@ COLUMN_TITLES = {
 # ---- small formatting helpers ----------------------------------------------------------------
 
 
-def _fmt_options(options: dict[str, Any]) -> str:
+def _plain(value: Any) -> str:
+    return value if isinstance(value, str) else canonical_json(value)
+
+
+def _fmt_options(options: dict[str, Any], empty: str = "–") -> str:
     if not options:
-        return "–"
-    return ", ".join(f"{k}={canonical_json(v)}" for k, v in sorted(options.items()))
+        return empty
+    return ", ".join(f"{k}={_plain(v)}" for k, v in sorted(options.items()))
 
 
 def _mean_std(values: list[float]) -> tuple[float, float | None]:
@@ -97,7 +101,7 @@ def _method_labels(records: list[dict]) -> dict[str, str]:
             }
         )
         for key, params in by_key.items():
-            shown = ", ".join(f"{k}={canonical_json(params.get(k))}" for k in varying)
+            shown = ", ".join(f"{k}={_plain(params.get(k))}" for k in varying)
             labels[key] = (
                 f"{name} ({shown})"
                 if len(shown) <= 60
@@ -329,17 +333,19 @@ def detection_table(groups: dict[tuple[float, str], list[dict]]) -> str | None:
 
 
 def methods_table(ok: list[dict], labels: dict[str, str]) -> str:
-    rows = {}
+    """Each method configuration: version, plugin, oracle use, the options set, then all options."""
+    rows, full = {}, {}
     for r in ok:
         label = labels[_method_key(r)]
         m = r["method"]
-        row = rows.setdefault(
-            label, [label, m["version"], m.get("plugin", "?"), "no", _fmt_options(m["params"])]
-        )
+        given = _fmt_options(m.get("given_options", m["params"]), "defaults")
+        row = rows.setdefault(label, [label, m["version"], m.get("plugin", "?"), "no", given])
+        full[label] = _fmt_options(m["params"])
         if r.get("used_ground_truth"):
             row[3] = "yes"
-    header = ["Method", "Version", "Plugin", "Uses clean labels", "Options"]
-    return _table(header, [rows[k] for k in sorted(rows)], ["left"] * 5)
+    header = ["Method", "Version", "Plugin", "Uses clean labels", "Options set"]
+    table = _table(header, [rows[k] for k in sorted(rows)], ["left"] * 5)
+    return "\n".join([table, "", "All options:", "", *(f"- {k}: {full[k]}" for k in sorted(full))])
 
 
 def reproduce_config(records: list[dict]) -> str | None:

@@ -141,11 +141,21 @@ def noise_stats(
         "changed_rate": float(changed.mean()) if n else 0.0,
         "effective_rate": float(1 - clean.mean()) if n else 0.0,
     }
+    # Of the noisy pairs whose caption comes from another image (edited captions are left
+    # out), the share whose two images are of the same scene class: how hard the noise is.
     classes = split.classes()
-    noisy = np.flatnonzero(~clean)
-    if len(noisy) and all(c is not None for c in classes):
-        same = [classes[nf_image[i]] == classes[own_image[nf_caption[i]]] for i in noisy.tolist()]
-        stats["same_class_rate"] = float(np.mean(same))
+    origin = own_image[nf_caption]
+    moved = ~clean & (nf_image != origin)
+    if texts:
+        moved[list(texts)] = False
+    pairs = [
+        (classes[a], classes[b])
+        for a, b in zip(nf_image[moved].tolist(), origin[moved].tolist(), strict=True)
+        if classes[a] is not None and classes[b] is not None
+    ]
+    if pairs:
+        stats["same_class_rate"] = float(np.mean([a == b for a, b in pairs]))
+        stats["same_class_pairs"] = len(pairs)
     return stats
 
 

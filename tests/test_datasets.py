@@ -453,3 +453,29 @@ def test_rsbench_run_trains_on_a_real_layout(tmp_path):
     assert record["dataset"]["split"] == "rrsitr"
     assert record["dataset"]["sizes"]["train"] == {"images": 30, "captions": 150}
     assert 0 <= record["metrics"]["mR"] <= 100
+
+
+def test_all_five_datasets_pass_data_check_and_run_through_the_cli(tmp_path):
+    data = tmp_path / "data"
+    make_rsitmd(data)
+    make_rsicd(data)
+    make_nwpu(data)
+    make_ucm(data)
+    make_sydney(data)
+    env = {**os.environ, "RSBENCH_DATA": str(data)}  # found without --data-root
+    names = ["rsitmd", "rsicd", "nwpu", "ucm", "sydney"]
+    for name in names:
+        check = subprocess.run([sys.executable, "-m", "rsbench", "data", "check", name],
+                               capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+        assert check.returncode == 0, (name, check.stdout, check.stderr)
+        assert f"{name}: usable" in check.stdout
+    out = tmp_path / "runs"
+    result = subprocess.run(
+        [sys.executable, "-m", "rsbench", "run", "--methods", "infonce", "--datasets", ",".join(names),
+         "--noise", "0.2", "--epochs", "1", "--seeds", "0", "--out", str(out), "--no-leaderboard"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(p.read_text()) for p in (out / "cells").glob("*.json")]
+    assert sorted(r["dataset"]["name"] for r in records) == sorted(names)
+    assert all(r["status"] == "ok" and r["noise"]["effective_rate"] > 0 for r in records)
