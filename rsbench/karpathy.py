@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from rsbench.data import ImageItem
@@ -39,38 +40,77 @@ def safe_relative(filename: str, where: str) -> Path:
     return path
 
 
-def read_karpathy(json_path: Path, image_dir: Path) -> dict[str, list[ImageItem]]:
-    """Images per split name, in file order."""
+def read_json(path: Path) -> Any:
+    """A JSON annotation file, or a RsbenchError naming it (a BOM is accepted)."""
     try:
-        doc = json.loads(Path(json_path).read_text(encoding="utf-8"))
+        return json.loads(Path(path).read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
-        raise RsbenchError(f"caption file not found: {json_path}") from None
+        raise RsbenchError(f"annotation file not found: {path}") from None
     except (OSError, ValueError) as exc:
-        raise RsbenchError(f"cannot read caption file {json_path}: {exc}") from exc
+        raise RsbenchError(f"cannot read annotation file {path}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class KarpathyEntry:
+    """One image entry of a Karpathy-style file."""
+
+    filename: PurePosixPath  # relative to the image folder, checked to stay inside it
+    split: str
+    captions: tuple[str, ...]
+    keywords: tuple[str, ...] = ()
+
+
+def caption_text(value: Any) -> str:
+    """A missing or null caption is an empty one: kept (it is real noise), never a crash."""
+    return "" if value is None else str(value)
+
+
+def _keywords(entry: dict[str, Any]) -> tuple[str, ...]:
+    """RSITMD's keyword annotation: a list of phrases, or one comma-separated string."""
+    value = entry.get("keywords", entry.get("keyword"))
+    phrases = value.split(",") if isinstance(value, str) else value
+    if not isinstance(phrases, list):
+        return ()
+    return tuple(str(p).strip() for p in phrases if str(p).strip())
+
+
+def read_karpathy_entries(path: Path) -> list[KarpathyEntry]:
+    """Every image entry of a Karpathy-style JSON file, in file order: the one parser of the format."""
+    doc = read_json(path)
     entries = doc.get("images") if isinstance(doc, dict) else None
     if not isinstance(entries, list):
         raise RsbenchError(
-            f"{json_path} is not a Karpathy-style caption file (no top-level 'images' list)"
+            f"{path} is not a Karpathy-style caption file (no top-level 'images' list)"
         )
-    splits: dict[str, list[ImageItem]] = {}
+    out = []
     for n, entry in enumerate(entries):
-        where = f"{json_path}: images[{n}]"
+        where = f"{path}: images[{n}]"
         try:
-            filename = entry["filename"]
-            split = entry["split"]
-            captions = tuple(str(s.get("raw", "")) for s in entry["sentences"])
+            filename, split, sentences = entry["filename"], entry["split"], entry["sentences"]
+            captions = tuple(caption_text(s.get("raw")) for s in sentences)
         except (KeyError, TypeError, AttributeError) as exc:
             raise RsbenchError(
                 f"{where} lacks 'filename', 'split' or 'sentences[].raw' ({exc})"
             ) from None
-        rel = safe_relative(filename, where)
+        if not isinstance(filename, str):
+            raise RsbenchError(f"{where}: 'filename' must be a string, got {filename!r}")
+        rel = PurePosixPath(safe_relative(filename, where).as_posix())
+        out.append(KarpathyEntry(rel, str(split), captions, _keywords(entry)))
+    return out
+
+
+def read_karpathy(json_path: Path, image_dir: Path) -> dict[str, list[ImageItem]]:
+    """Images per split name, in file order, with classes from file names (simple datasets)."""
+    splits: dict[str, list[ImageItem]] = {}
+    for entry in read_karpathy_entries(json_path):
         item = ImageItem(
-            id=rel.as_posix(),
-            path=Path(image_dir) / rel,
-            captions=captions,
-            scene_class=class_from_filename(filename),
+            id=entry.filename.as_posix(),
+            path=Path(image_dir) / entry.filename,
+            captions=entry.captions,
+            scene_class=class_from_filename(entry.filename.name),
+            keywords=entry.keywords,
         )
-        splits.setdefault(split, []).append(item)
+        splits.setdefault(entry.split, []).append(item)
     return splits
 
 

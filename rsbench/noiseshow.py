@@ -20,19 +20,23 @@ def noise_summary(
     dataset: str, split: Split, nf: NoiseFile, model: Any, n: int, width: int = 60
 ) -> str:
     stats = nf.stats
+    options = ", ".join(f"{k}={v}" for k, v in sorted(model.params().items())) or "none"
     lines = [
         f"{dataset}: training split {split.name!r}, {len(split.images)} images, {len(split.texts)} caption rows",
-        f"noise model {model.name} v{model.version} ({model.level}-level), options: {model.params() or '–'}",
+        f"noise model {model.name} v{model.version} ({model.level}-level), options: {options}",
         f"ratio {nf.spec['ratio']:g}, noise seed {nf.spec['seed']}, noise file sha256 {nf.content_hash[:16]}",
         "",
         f"  rows changed:          {stats.get('changed_rate', 0) * 100:6.2f}%",
         f"  effective noise rate:  {nf.effective_rate * 100:6.2f}%  ({int((~nf.clean).sum())} noisy rows)",
     ]
     same = stats.get("same_class_rate")
-    lines.append(
-        "  noisy pairs within the same scene class: "
-        + ("n/a (no scene classes)" if same is None else f"{same * 100:.1f}%")
-    )
+    if same is not None:
+        same_text = f"{same * 100:.1f}%"
+    elif any(item.scene_class for item in split.images):
+        same_text = "n/a (no caption moved to another image)"
+    else:
+        same_text = "n/a (no scene classes)"
+    lines.append(f"  noisy pairs within the same scene class: {same_text}")
     extra = {
         k: v
         for k, v in stats.items()

@@ -469,6 +469,20 @@ def test_all_five_datasets_pass_data_check_and_run_through_the_cli(tmp_path):
                                capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
         assert check.returncode == 0, (name, check.stdout, check.stderr)
         assert f"{name}: usable" in check.stdout
+    for name, model in [
+        ("rsitmd", "class_confusion"),
+        ("nwpu", "word_swap"),
+        ("rsicd", "degenerate"),
+    ]:
+        show = subprocess.run(
+            [sys.executable, "-m", "rsbench", "noise", "show", "--dataset", name, "--noise-model", model,
+             "--ratio", "0.4", "--n", "2"],
+            capture_output=True, text=True, env=env, timeout=300,
+        )  # fmt: skip
+        assert show.returncode == 0, (name, model, show.stderr)
+        assert (
+            "effective noise rate:" in show.stdout and show.stdout.count("assigned caption:") == 2
+        )
     out = tmp_path / "runs"
     result = subprocess.run(
         [sys.executable, "-m", "rsbench", "run", "--methods", "infonce", "--datasets", ",".join(names),

@@ -19,7 +19,6 @@ absolute path or ``..`` is refused, so every image stays inside the dataset's fo
 from __future__ import annotations
 
 import csv
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from rsbench.errors import RsbenchError
-from rsbench.karpathy import safe_relative
+from rsbench.karpathy import caption_text, read_json, read_karpathy_entries, safe_relative
 
 #: a function giving an image's scene class from its file name (None when it has none)
 Classifier = Callable[[str], "str | None"]
@@ -48,16 +47,6 @@ class Annotation:
     keywords: tuple[str, ...] = ()
 
 
-def read_json(path: Path) -> Any:
-    """A JSON annotation file, or a RsbenchError naming it."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise RsbenchError(f"annotation file not found: {path}") from None
-    except (OSError, ValueError) as exc:
-        raise RsbenchError(f"cannot read annotation file {path}: {exc}") from None
-
-
 def _file_name(filename: Any, where: str) -> PurePosixPath:
     """A file name from an annotation file, checked to stay inside the dataset folder."""
     if not isinstance(filename, str):
@@ -65,51 +54,19 @@ def _file_name(filename: Any, where: str) -> PurePosixPath:
     return PurePosixPath(safe_relative(filename, where).as_posix())
 
 
-def _text(value: Any) -> str:
-    """A caption as text: a missing or null caption is an empty one (kept, never a crash)."""
-    return "" if value is None else str(value)
-
-
-def _keywords(entry: Mapping[str, Any]) -> tuple[str, ...]:
-    """RSITMD's keyword annotation: a list of phrases, or one comma-separated string."""
-    value = entry.get("keywords", entry.get("keyword"))
-    if value is None:
-        return ()
-    phrases = value.split(",") if isinstance(value, str) else value
-    if not isinstance(phrases, list):
-        return ()
-    return tuple(str(p).strip() for p in phrases if str(p).strip())
-
-
 def karpathy_annotations(path: Path, scene_class: Classifier) -> list[Annotation]:
-    """Every image of a Karpathy-style JSON file, in file order."""
-    doc = read_json(path)
-    entries = doc.get("images") if isinstance(doc, dict) else None
-    if not isinstance(entries, list):
-        raise RsbenchError(
-            f"{path} is not a Karpathy-style caption file (no top-level 'images' list)"
+    """Every image of a Karpathy-style JSON file, in file order (parsed by `rsbench.karpathy`)."""
+    annotations = [
+        Annotation(
+            id=entry.filename.name,
+            relpaths=(entry.filename,),
+            captions=entry.captions,
+            split=entry.split,
+            scene_class=scene_class(entry.filename.name),
+            keywords=entry.keywords,
         )
-    annotations = []
-    for n, entry in enumerate(entries):
-        where = f"{path}: images[{n}]"
-        try:
-            filename, split, sentences = entry["filename"], entry["split"], entry["sentences"]
-            captions = tuple(_text(s.get("raw")) for s in sentences)
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise RsbenchError(
-                f"{where} lacks 'filename', 'split' or 'sentences[].raw' ({exc})"
-            ) from None
-        rel = _file_name(filename, where)
-        annotations.append(
-            Annotation(
-                id=rel.name,
-                relpaths=(rel,),
-                captions=captions,
-                split=str(split),
-                scene_class=scene_class(rel.name),
-                keywords=_keywords(entry),
-            )
-        )
+        for entry in read_karpathy_entries(path)
+    ]
     return check_unique(annotations, path)
 
 
@@ -136,7 +93,7 @@ def nwpu_annotations(path: Path) -> list[Annotation]:
             try:
                 filename, split = entry["filename"], entry["split"]
                 keys = [*NWPU_CAPTION_KEYS, *_more_raw_keys(entry)]
-                captions = tuple(_text(entry[key]) for key in keys if key in entry)
+                captions = tuple(caption_text(entry[key]) for key in keys if key in entry)
             except (KeyError, TypeError) as exc:
                 raise RsbenchError(f"{where} lacks 'filename', 'split' or 'raw' ({exc})") from None
             rel = _file_name(filename, where)
@@ -198,7 +155,8 @@ def _csv_rows(path: Path) -> Sequence[tuple[int, str, str]]:
                     f"{path}: expected a CSV with columns 'filename,title', got {reader.fieldnames}"
                 )
             return [
-                (n, row["filename"] or "", _text(row["title"])) for n, row in enumerate(reader, 2)
+                (n, row["filename"] or "", caption_text(row["title"]))
+                for n, row in enumerate(reader, 2)
             ]
     except FileNotFoundError:
         raise RsbenchError(f"annotation file not found: {path}") from None

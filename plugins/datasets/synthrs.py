@@ -3,8 +3,9 @@
 Procedurally rendered top-down scenes (`synthrs_scenes`) with five captions each, generated
 once from a seed into the user cache directory **in the RSITMD file format** (a Karpathy-style
 ``dataset_synthrs.json`` plus ``images/<class>_<n>.tif``) and read back through the same
-Karpathy loader the real datasets use. So ``rsbench run`` needs no download, and the loading
-path it exercises is the real one.
+loader as the real datasets (`LocalDataset`: the Karpathy parser, the image-folder lookup, the
+image check). So ``rsbench run`` needs no download, and the loading path it exercises is the
+real one. Its split definition, ``synthrs``, is the file's own train / val / test split.
 
 Every image is rendered from its own generator, seeded by (dataset seed, split, index): the
 dataset is identical on every machine and independent of generation order. Classes are
@@ -23,14 +24,16 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from rsbench.cache import cache_dir
-from rsbench.components import Dataset
-from rsbench.data import DatasetSplits, make_split
-from rsbench.errors import RsbenchError
+from rsbench.data import DatasetSplits
 from rsbench.fileio import canonical_json
-from rsbench.karpathy import read_karpathy, write_karpathy
+from rsbench.karpathy import write_karpathy
 from rsbench.progress import bar, say
+from rsbench_plugins.datasets.annotations import Annotation
+from rsbench_plugins.datasets.local import LocalDataset
+from rsbench_plugins.datasets.split_definitions import SplitParts, karpathy_split
 
 JSON_NAME = "dataset_synthrs.json"
 IMAGE_DIR = "images"
@@ -42,10 +45,18 @@ def _tiff_compression() -> str | None:
     return "tiff_deflate" if features.check("libtiff") else None
 
 
-class SynthRS(Dataset):
+#: the options that decide what is generated (and so name the cache folder)
+GENERATOR_OPTIONS = ("train", "val", "test", "image_size", "seed")
+
+
+class SynthRS(LocalDataset):
     """Procedurally rendered RS scenes with grammar captions (embedded, no download)."""
 
     version = "1"
+    folder_names = ("synthrs",)
+    annotation_files = (JSON_NAME,)
+    image_folders = (IMAGE_DIR,)
+    split_definitions = ("synthrs",)
 
     @dataclass
     class Options:
@@ -54,6 +65,8 @@ class SynthRS(Dataset):
         test: int = 500
         image_size: int = 128
         seed: int = 0
+        split: Literal["synthrs"] = "synthrs"
+        skip_bad_images: bool = False
 
         def __post_init__(self):
             if min(self.train, self.val, self.test) < 1:
@@ -62,7 +75,8 @@ class SynthRS(Dataset):
                 raise ValueError("image_size must be at least 32")
 
     def root(self) -> Path:
-        spec = {"generator": self.version, **self.params()}
+        params = self.params()
+        spec = {"generator": self.version, **{k: params[k] for k in GENERATOR_OPTIONS}}
         digest = hashlib.sha256(canonical_json(spec).encode()).hexdigest()[:12]
         return cache_dir() / "datasets" / f"synthrs-{digest}"
 
@@ -70,24 +84,22 @@ class SynthRS(Dataset):
         """The cache folder the dataset is generated into (and read from)."""
         return self.root()
 
+    def read(self) -> DatasetSplits:
+        self.ensure_generated()
+        return super().read()
+
     def load(self) -> DatasetSplits:
+        self.ensure_generated()
+        return super().load()
+
+    def ensure_generated(self) -> None:
         root = self.root()
         if not (root / JSON_NAME).exists():
             say(f"rsbench: generating {self.name} into {root} (first use only)")
             self.generate(root, progress=bar)
-        splits = read_karpathy(root / JSON_NAME, root / IMAGE_DIR)
-        missing = [s for s in ("train", "val", "test") if not splits.get(s)]
-        if missing:
-            raise RsbenchError(
-                f"{root / JSON_NAME} has no {missing[0]!r} split; delete {root} to regenerate it"
-            )
-        return DatasetSplits(
-            train=make_split("train", splits["train"]),
-            val=make_split("val", splits["val"]),
-            test=make_split("test", splits["test"]),
-            split_name="synthrs",
-            info={"root": str(root), "format": "karpathy-json"},
-        )
+
+    def _split_parts(self, annotations: list[Annotation], facts: dict) -> SplitParts:
+        return karpathy_split(annotations, self.name)  # the generated file's own three splits
 
     def generate(self, root: Path, progress=None) -> None:
         """Render every image and write the dataset, atomically (a crash leaves nothing half-made)."""
