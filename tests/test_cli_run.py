@@ -219,3 +219,14 @@ def test_record_files_are_valid_json(tmp_path):
     (path,) = (tmp_path / "runs" / "cells").glob("*.json")
     record = json.loads(path.read_text())
     assert record["cell_id"] == path.stem and record["schema_version"] == 1
+
+
+def test_noisy_validation_selects_on_a_noisy_val_split(tmp_path):
+    result = rsbench("run", "--methods", "infonce", "--noise", "0.4", *TINY, "--validation", "noisy",
+                     "--out", "runs", "--no-leaderboard", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (record,) = iter_records([tmp_path / "runs"])
+    assert record["validation"] == "noisy" and record["spec"]["validation"] == "noisy"
+    noise_files = sorted((tmp_path / "runs" / "noise" / "synthrs-tiny").glob("*.json"))
+    specs = [json.loads(p.read_text())["spec"]["dataset"]["split"] for p in noise_files]
+    assert sorted(specs) == ["train", "val"]  # the val split got its own noise file
