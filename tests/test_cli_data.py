@@ -127,14 +127,12 @@ def test_data_where(tmp_path):
     assert "synthrs" in lines
 
 
+SHOW_SHUFFLE = ["noise", "show", "--dataset", "synthrs-tiny", "--noise-model", "caption_shuffle"]
+
+
 def test_noise_show(tmp_path):
     result = rsbench(
-        "noise",
-        "show",
-        "--dataset",
-        "synthrs-tiny",
-        "--noise-model",
-        "caption_shuffle",
+        *SHOW_SHUFFLE,
         "--ratio",
         "0.4",
         "--n",
@@ -172,12 +170,7 @@ def test_noise_show_bad_input(tmp_path):
         (["--ratio", "0.2", "-o", "speed=3"], "unknown option 'speed'"),
     ]:
         result = rsbench(
-            "noise",
-            "show",
-            "--dataset",
-            "synthrs-tiny",
-            "--noise-model",
-            "caption_shuffle",
+            *SHOW_SHUFFLE,
             *args,
             tmp_path=tmp_path,
         )

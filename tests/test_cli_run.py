@@ -149,15 +149,9 @@ def test_a_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path):
         {"rsb_nanloss.py": FAILING_PLUGIN},
     )
     env = {**os.environ, "PYTHONPATH": str(site), "RSBENCH_LOAD_PLUGINS": "rsbench,nanloss"}
+    grid = ["run", "--methods", "nanloss,infonce", "--noise", "0,0.4", *TINY, "--out", "runs"]
     result = rsbench(
-        "run",
-        "--methods",
-        "nanloss,infonce",
-        "--noise",
-        "0,0.4",
-        *TINY,
-        "--out",
-        "runs",
+        *grid,
         "--leaderboard-dir",
         "boards",
         cwd=tmp_path,
@@ -179,14 +173,7 @@ def test_a_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path):
     assert "## Failed cells" in board and "nanloss, caption_shuffle 0.4, seed 0" in board
     # failed cells are retried on the next run; done ones are not
     retry = rsbench(
-        "run",
-        "--methods",
-        "nanloss,infonce",
-        "--noise",
-        "0,0.4",
-        *TINY,
-        "--out",
-        "runs",
+        *grid,
         "--no-leaderboard",
         cwd=tmp_path,
         env=env,
