@@ -72,6 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--validation", choices=("clean", "noisy"), help="checkpoint selection split [clean]"
     )
     run.add_argument("--device", help="auto, cpu or cuda [auto]")
+    run.add_argument(
+        "--profile",
+        help="method profile: small (small encoders), paper (published backbones) or auto "
+        "(small on synthrs, paper on real datasets) [auto]",
+    )
+    run.add_argument(
+        "--weights-dir",
+        dest="weights_dir",
+        help="folder of pretrained checkpoints (or RSBENCH_WEIGHTS; the HF cache is also read)",
+    )
     run.add_argument("--out", help="run directory for records and noise files [runs]")
     run.add_argument(
         "--data-root", dest="data_root", help="folder of local datasets (or RSBENCH_DATA)"

@@ -13,11 +13,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from rsbench.data import DatasetSplits, EvalSet, ImageItem, Split
+from rsbench.errors import RsbenchError
 from rsbench.options import identity_dict, options_dict, parse_options
 
 
@@ -56,8 +57,11 @@ class Dataset(Component, ABC):
 
     Datasets read from local files give their folder an option ``data_root`` (marked
     `rsbench.options.LOCAL`); the runner fills it from ``--data-root`` / ``RSBENCH_DATA`` /
-    the config when the user did not.
+    the config when the user did not. ``default_profile`` is the method profile that
+    ``--profile auto`` picks on this dataset.
     """
+
+    default_profile: ClassVar[str] = "paper"
 
     @abstractmethod
     def load(self) -> DatasetSplits:
@@ -135,6 +139,47 @@ class Retriever(ABC):
     def scorer(self, images: Sequence[ImageItem], texts: Sequence[str]) -> Scorer:
         """A scorer for these images and captions."""
 
+    def codes(
+        self, images: Sequence[ImageItem], texts: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Binary codes (±1, int8) of the images and captions, for hashing methods; None otherwise.
+
+        When a retriever gives codes, the runner adds hashing metrics (mAP@k) to the record.
+        """
+        return None
+
+
+@dataclass
+class CleanEstimate:
+    """A method's estimate, per training row, of whether the pair is clean.
+
+    ``scores``: higher = more likely clean (NaN for a row the method did not score);
+    ``decisions``: the method's own call, True = clean; ``groups``: an optional partition of the
+    rows (e.g. RRSITR's clean / ambiguous / noisy, -1 for none) named by ``group_names``.
+    """
+
+    scores: np.ndarray
+    decisions: np.ndarray | None = None
+    groups: np.ndarray | None = None
+    group_names: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        self.scores = np.asarray(self.scores, dtype=np.float64)
+        if self.decisions is not None:
+            self.decisions = np.asarray(self.decisions, dtype=bool)
+        if self.groups is not None:
+            self.groups = np.asarray(self.groups, dtype=np.int64)
+            if not self.group_names:
+                raise ValueError("groups need their group_names")
+
+    def check(self, n_rows: int) -> None:
+        for name in ("scores", "decisions", "groups"):
+            value = getattr(self, name)
+            if value is not None and len(value) != n_rows:
+                raise ValueError(
+                    f"clean-estimate {name} must have one value per training row ({n_rows}), got {len(value)}"
+                )
+
 
 @dataclass
 class FitResult:
@@ -147,7 +192,16 @@ class FitResult:
     #: method's own clean (True) / noisy (False) decision, both at the selected checkpoint
     clean_scores: np.ndarray | None = None
     clean_decisions: np.ndarray | None = None
+    #: the same estimate with its groups, where the method partitions the rows
+    clean_estimate: CleanEstimate | None = None
     info: dict[str, Any] = field(default_factory=dict)
+
+    def estimate(self) -> CleanEstimate | None:
+        if self.clean_estimate is not None:
+            return self.clean_estimate
+        if self.clean_scores is None:
+            return None
+        return CleanEstimate(self.clean_scores, self.clean_decisions)
 
 
 @dataclass
@@ -160,28 +214,31 @@ class TrainTask:
     device: str
     work_dir: Path
     progress: Callable[..., Any] | None = None  # tqdm-like factory, or None for silence
-    #: ground truth, hidden from methods: read it only through `ground_truth_clean`
+    #: the noise file's seed (trusted subsets are drawn from it, never from the training seed)
+    noise_seed: int = 0
+    #: sha256 of what the training pairs are (dataset, split membership, noise file): a key for
+    #: caches of anything computed from the pairs alone
+    fingerprint: str = ""
+    #: ground truth, hidden from methods: read it only through `ground_truth_clean` or
+    #: `trusted_clean_subset`
     clean_flags: np.ndarray | None = field(default=None, repr=False)
     used_ground_truth: bool = False
+    #: set by `trusted_clean_subset`: what the method was given (recorded, marked in tables)
+    trusted_subset: dict[str, Any] | None = None
     #: called by `report_clean_scores`; the runner scores the estimates against the ground truth
-    on_clean_scores: Callable[[int, np.ndarray, np.ndarray | None], None] | None = field(
-        default=None, repr=False
-    )
+    on_clean_scores: Callable[[int, CleanEstimate], None] | None = field(default=None, repr=False)
 
     def report_clean_scores(
-        self, epoch: int, scores: np.ndarray, decisions: np.ndarray | None = None
+        self,
+        epoch: int,
+        scores: np.ndarray | CleanEstimate,
+        decisions: np.ndarray | None = None,
     ) -> None:
         """Hand this epoch's per-row clean scores (higher = cleaner) and clean/noisy decisions."""
-        if len(scores) != len(self.pairs) or (
-            decisions is not None and len(decisions) != len(self.pairs)
-        ):
-            raise ValueError(
-                f"clean scores must have one value per training row ({len(self.pairs)})"
-            )
+        estimate = scores if isinstance(scores, CleanEstimate) else CleanEstimate(scores, decisions)
+        estimate.check(len(self.pairs))
         if self.on_clean_scores is not None:
-            self.on_clean_scores(
-                epoch, np.asarray(scores), None if decisions is None else np.asarray(decisions)
-            )
+            self.on_clean_scores(epoch, estimate)
 
     def ground_truth_clean(self) -> np.ndarray:
         """The true clean flag per training row. Calling it marks the result as an oracle."""
@@ -190,14 +247,81 @@ class TrainTask:
         self.used_ground_truth = True
         return self.clean_flags.copy()
 
+    def trusted_clean_subset(self, fraction: float = 0.2) -> np.ndarray:
+        """Training rows verified clean, as a method with a small trusted set may ask for.
+
+        The protocol (decision 6) draws ``round(fraction × images)`` training images with a
+        generator seeded by the noise seed alone and returns, sorted, the rows paired with those
+        images whose pair is clean. The same noise file and fraction give the same rows for every
+        method and training seed. What it reveals: these rows are clean, and by elimination the
+        other rows of the drawn images are noisy. The record says the method used it, with the
+        fraction, image and row counts; leaderboards mark such rows.
+        """
+        if self.clean_flags is None:
+            raise RuntimeError("no ground truth is available for this task")
+        if not 0 < fraction <= 1:
+            raise ValueError(f"trusted subset fraction must be in (0, 1], got {fraction}")
+        images = np.unique(self.pairs.image)
+        count = max(1, int(round(fraction * len(images))))
+        rng = np.random.default_rng([self.noise_seed, TRUSTED_SUBSET_STREAM])
+        drawn = np.sort(rng.choice(images, size=count, replace=False))
+        rows = np.flatnonzero(np.isin(self.pairs.image, drawn) & self.clean_flags)
+        self.trusted_subset = {
+            "fraction": fraction,
+            "images": int(count),
+            "rows": int(len(rows)),
+            "policy": "clean rows of images drawn with the noise seed",
+            "noise_seed": self.noise_seed,
+        }
+        return rows
+
+
+#: a fixed second word of the trusted subset's seed, so its stream differs from the noise stream
+TRUSTED_SUBSET_STREAM = 0x7472757374
+
 
 class Method(Component, ABC):
-    """A training method: noisy pairs in, a retriever out."""
+    """A training method: noisy pairs in, a retriever out.
+
+    A method with a ``profile`` option has option presets per profile in ``PROFILES`` (the first
+    is its default): ``small`` (small encoders, CPU-friendly) and ``paper`` (the published
+    backbones and hyper-parameters). Presets apply under the options the user gave, so the
+    resolved values are the instance's options, recorded and hashed into the cell id.
+    """
+
+    PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"small": {}}
+
+    def __init__(self, **options: Any):
+        if "profile" in {f.name for f in dataclasses.fields(self.Options)}:
+            profile = options.get("profile", next(iter(self.PROFILES)))
+            if profile not in self.PROFILES:
+                raise RsbenchError(
+                    f"method {self.name or type(self).__name__!r} has no {profile!r} profile; "
+                    f"valid: {', '.join(self.PROFILES)}"
+                )
+            options = {**self.preset(profile, options), **options, "profile": profile}
+        super().__init__(**options)
+
+    @classmethod
+    def preset(cls, profile: str, given: dict[str, Any]) -> dict[str, Any]:
+        """The option values of ``profile`` (a method may vary them with the given options)."""
+        return dict(cls.PROFILES[profile])
+
+    @classmethod
+    def has_profiles(cls) -> bool:
+        return "profile" in {f.name for f in dataclasses.fields(cls.Options)}
 
     @property
     def profile(self) -> str:
         """ "small" (small encoders, CPU-friendly) or "paper" (the published backbones)."""
         return getattr(self.options, "profile", "small")
+
+    def check_ready(self) -> None:
+        """Raise a `RsbenchError` now if the method cannot run here (e.g. missing weights)."""
+
+    def backbone_info(self) -> dict[str, Any] | None:
+        """Which backbone the method trains and how it starts (``init``: pretrained / scratch)."""
+        return None
 
     @abstractmethod
     def fit(self, task: TrainTask) -> FitResult:

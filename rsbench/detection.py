@@ -11,7 +11,12 @@ ground-truth clean flags of the noise file:
   called noisy);
 - ``flagged_rate``: the share of rows the method called noisy.
 
-The metrics are undefined (None) when a class is absent, e.g. AUC at 0 % noise.
+The metrics are undefined (None) when a class is absent, e.g. AUC at 0 % noise. Rows the method
+did not score in an epoch (NaN scores, e.g. the ragged batch an epoch skips) are left out of
+that epoch's metrics and counted in ``unscored_rows``.
+
+A method that partitions the rows (RRSITR: clean / ambiguous / noisy) also gets, per group, its
+size and the share of truly noisy rows in it (``groups``).
 """
 
 from __future__ import annotations
@@ -41,21 +46,50 @@ def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
     return float(u / (n_pos * n_neg))
 
 
+def group_metrics(
+    groups: np.ndarray, names: tuple[str, ...], clean_truth: np.ndarray
+) -> dict[str, dict[str, Any]]:
+    """Per named group: its rows and the share of them that are truly noisy."""
+    groups = np.asarray(groups, dtype=np.int64)
+    noisy = ~np.asarray(clean_truth, dtype=bool)
+    out = {}
+    for index, name in enumerate(names):
+        members = groups == index
+        count = int(members.sum())
+        out[name] = {
+            "rows": count,
+            "noisy_share": float(noisy[members].mean()) if count else None,
+        }
+    return out
+
+
 def detection_metrics(
-    clean_scores: np.ndarray | None, clean_truth: np.ndarray, decisions: np.ndarray | None = None
+    clean_scores: np.ndarray | None,
+    clean_truth: np.ndarray,
+    decisions: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
+    group_names: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """AUC of the scores and precision / recall / F1 of the decisions (noisy = positive)."""
     truth = np.asarray(clean_truth, dtype=bool)
     out: dict[str, Any] = {"rows": int(len(truth)), "noisy_rows": int((~truth).sum())}
+    scored = np.ones(len(truth), dtype=bool)
     if clean_scores is not None:
         scores = np.asarray(clean_scores, dtype=np.float64)
         if scores.shape != truth.shape:
             raise ValueError(f"{len(scores)} clean scores for {len(truth)} training rows")
-        out["auc"] = roc_auc(scores, truth)
+        scored = ~np.isnan(scores)
+        if not scored.all():
+            out["unscored_rows"] = int((~scored).sum())
+        out["auc"] = roc_auc(scores[scored], truth[scored])
+    if groups is not None:
+        out["groups"] = group_metrics(np.asarray(groups)[scored], tuple(group_names), truth[scored])
     if decisions is not None:
-        called_noisy = ~np.asarray(decisions, dtype=bool)
-        if called_noisy.shape != truth.shape:
-            raise ValueError(f"{len(called_noisy)} decisions for {len(truth)} training rows")
+        decisions = np.asarray(decisions, dtype=bool)
+        if decisions.shape != truth.shape:
+            raise ValueError(f"{len(decisions)} decisions for {len(truth)} training rows")
+        truth = truth[scored]
+        called_noisy = ~decisions[scored]
         noisy = ~truth
         tp = int((called_noisy & noisy).sum())
         precision = tp / int(called_noisy.sum()) if called_noisy.any() else None

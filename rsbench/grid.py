@@ -41,8 +41,11 @@ CONFIG_KEYS = (
     "leaderboard_dir",
     "data_root",
     "skip_bad_images",
+    "profile",
+    "weights_dir",
 )
 VALIDATION_MODES = ("clean", "noisy")
+PROFILES = ("auto", "small", "paper")
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,8 @@ class GridSpec:
     leaderboard_dir: Path = Path("leaderboards")
     data_root: Path | None = None
     skip_bad_images: bool = False
+    profile: str = "auto"  # auto: each dataset's default (small for synthrs, paper for real data)
+    weights_dir: Path | None = None
 
     def cells(self) -> list[Cell]:
         """The grid as a product, in a fixed order (datasets, noise models, ratios, seeds, methods)."""
@@ -265,6 +270,9 @@ def build_grid(settings: dict[str, Any]) -> GridSpec:
         raise RsbenchError(
             f"validation {validation!r} is not one of: {', '.join(VALIDATION_MODES)}"
         )
+    profile = str(settings.get("profile", "auto"))
+    if profile not in PROFILES:
+        raise RsbenchError(f"profile {profile!r} is not one of: {', '.join(PROFILES)}")
     epochs = settings.get("epochs")
     if epochs is not None:
         epochs = parse_seed(epochs, "epochs")
@@ -291,4 +299,6 @@ def build_grid(settings: dict[str, Any]) -> GridSpec:
         leaderboard_dir=Path(settings.get("leaderboard_dir", "leaderboards")),
         data_root=Path(settings["data_root"]) if settings.get("data_root") else None,
         skip_bad_images=bool(settings.get("skip_bad_images", False)),
+        profile=profile,
+        weights_dir=Path(settings["weights_dir"]) if settings.get("weights_dir") else None,
     )

@@ -1,8 +1,8 @@
 """Decoding images, checking them, and the decoded-image cache.
 
-Every image file is decoded and resized **once per (image list, size)** into a uint8 array
+Every image file is decoded and resized **once per (image list, size, interpolation)** into a uint8 array
 file in the user cache (``<cache>/images/<key>.npy``, memory-mapped when read), so later epochs
-and later grid cells never open an image file again. The key hashes the size and every file's
+and later grid cells never open an image file again. The key hashes the size, the interpolation (bilinear or bicubic) and every file's
 path, byte size and modification time: changing, adding or touching a source file gives a new
 entry. Entries are written atomically. ``RSBENCH_IMAGE_CACHE=0`` keeps arrays in memory only.
 
@@ -90,11 +90,16 @@ def read_rgb(path: Path) -> Image.Image:
     raise RsbenchError(f"cannot read image {path}: {error}")
 
 
-def decode_image(path: Path, size: int) -> np.ndarray:
-    """One image as a ``size`` × ``size`` × 3 uint8 array (bilinear, antialiased)."""
+RESAMPLING = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
+
+
+def decode_image(path: Path, size: int, interpolation: str = "bilinear") -> np.ndarray:
+    """One image as a ``size`` × ``size`` × 3 uint8 array (PIL resize, antialiased)."""
+    if interpolation not in RESAMPLING:
+        raise ValueError(f"unknown interpolation {interpolation!r}; valid: {', '.join(RESAMPLING)}")
     rgb = read_rgb(path)
     if rgb.size != (size, size):
-        rgb = rgb.resize((size, size), Image.BILINEAR)
+        rgb = rgb.resize((size, size), RESAMPLING[interpolation])
     return np.asarray(rgb, dtype=np.uint8)
 
 
@@ -149,8 +154,8 @@ def image_size(path: Path) -> tuple[int, int] | None:
 # ---- the decoded-image cache ---------------------------------------------------------------
 
 
-def _cache_key(paths: Sequence[Path], size: int) -> str:
-    h = hashlib.sha256(f"rsbench-images-v1 {size}\n".encode())
+def _cache_key(paths: Sequence[Path], size: int, interpolation: str = "bilinear") -> str:
+    h = hashlib.sha256(f"rsbench-images-v2 {size} {interpolation}\n".encode())
     for path in paths:
         path = Path(path)
         try:
@@ -165,16 +170,22 @@ def _disk_cache_enabled() -> bool:
     return os.environ.get("RSBENCH_IMAGE_CACHE", "1") not in ("0", "false", "no")
 
 
-def decode_all(paths: Sequence[Path], size: int, progress=None) -> np.ndarray:
+def decode_all(
+    paths: Sequence[Path], size: int, progress=None, interpolation: str = "bilinear"
+) -> np.ndarray:
     """Decode every image, PIL and resize each time: what the cache saves (and its fallback)."""
     out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
     bar = (
-        progress(total=len(paths), desc=f"decoding images ({size} px, cached once)", unit="img")
+        progress(
+            total=len(paths),
+            desc=f"decoding images ({size} px {interpolation}, cached once)",
+            unit="img",
+        )
         if progress
         else None
     )
     for i, path in enumerate(paths):
-        out[i] = decode_image(Path(path), size)
+        out[i] = decode_image(Path(path), size, interpolation)
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -182,9 +193,12 @@ def decode_all(paths: Sequence[Path], size: int, progress=None) -> np.ndarray:
     return out
 
 
-def load_images(paths: Sequence[Path], size: int) -> np.ndarray:
-    """All images as one ``N × size × size × 3`` uint8 array: memory, then disk cache, then decode."""
-    key = _cache_key(paths, size)
+def load_images(paths: Sequence[Path], size: int, interpolation: str = "bilinear") -> np.ndarray:
+    """All images as one ``N × size × size × 3`` uint8 array: memory, then disk cache, then decode.
+
+    The key of an entry holds the size and the interpolation as well as the files.
+    """
+    key = _cache_key(paths, size, interpolation)
     if key in _MEMO:
         _MEMO.move_to_end(key)
         return _MEMO[key]
@@ -199,10 +213,15 @@ def load_images(paths: Sequence[Path], size: int) -> np.ndarray:
         if array is None:
             from rsbench.progress import bar
 
-            array = decode_all(paths, size, progress=bar if len(paths) >= 200 else None)
+            array = decode_all(
+                paths,
+                size,
+                progress=bar if len(paths) >= 200 else None,
+                interpolation=interpolation,
+            )
             _write_cache(path, array, paths, size)
     else:
-        array = decode_all(paths, size)
+        array = decode_all(paths, size, interpolation=interpolation)
     _MEMO[key] = array
     while len(_MEMO) > _MEMO_ENTRIES:
         _MEMO.popitem(last=False)

@@ -118,11 +118,20 @@ def _section_key(r: dict) -> tuple[str, ...]:
             r["noise"]["version"],
             canonical_json(r["noise"]["params"]),
             r["method"].get("profile", "small"),
+            _init(r),
             r.get("validation", "clean"),
             r["dataset"].get("version"),
             r["dataset"].get("split"),
         )
     )
+
+
+def _init(r: dict) -> str:
+    """How the method's encoders start: ``pretrained`` or ``scratch`` ("" when not recorded)."""
+    return str((r["method"].get("backbone") or {}).get("init", ""))
+
+
+INIT_TITLES = {"pretrained": "pretrained encoders", "scratch": "encoders trained from scratch"}
 
 
 def _groups(ok: list[dict], labels: dict[str, str]) -> dict[tuple[float, str], list[dict]]:
@@ -196,6 +205,8 @@ def render_section(records: list[dict], multi_positive: bool = False) -> list[st
     ok = [r for r in records if r.get("status") == "ok"]
     validation = first.get("validation", "clean")
     title = f"## {noise['model']} ({noise.get('level', '?')}-level noise), {method.get('profile', 'small')} profile"
+    if _init(first):
+        title += f", {INIT_TITLES.get(_init(first), _init(first))}"
     if validation != "clean":
         title += f", {validation} validation"
     seeds = ", ".join(map(str, sorted({r["noise"]["seed"] for r in records})))
@@ -224,6 +235,14 @@ def render_section(records: list[dict], multi_positive: bool = False) -> list[st
         )
         lines += ["", retrieval_table(groups, "metrics_multi")]
     lines += ["", "### mR by noise ratio", "", mr_table(groups)]
+    hashing = hashing_table(groups)
+    if hashing:
+        lines += ["", "### Hashing", ""]
+        lines.append(
+            "mAP@k of the binary codes on the test split (Hamming ranking, relevance = same scene "
+            "class; I→I and T→T leave the query out of the database); mean over seeds."
+        )
+        lines += ["", hashing]
     detection = detection_table(groups)
     if detection:
         lines += ["", "### Noise detection", ""]
@@ -332,6 +351,43 @@ def detection_table(groups: dict[tuple[float, str], list[dict]]) -> str | None:
     )
 
 
+def hashing_table(groups: dict[tuple[float, str], list[dict]]) -> str | None:
+    """Rows: (ratio, method) with hashing metrics; columns: mAP@k per direction (None if none)."""
+    keys = sorted(
+        {k for rs in groups.values() for r in rs for k in (r.get("metrics_hashing") or {})},
+        key=lambda k: (
+            int(k.split("@")[1]),
+            ["i2t", "t2i", "i2i", "t2t", "avg"].index(k.split("_")[0]),
+        ),
+    )
+    if not keys:
+        return None
+    rows = []
+    for ratio, label in sorted(groups):
+        found = [r["metrics_hashing"] for r in groups[(ratio, label)] if r.get("metrics_hashing")]
+        if not found:
+            continue
+        cells = []
+        for k in keys:
+            values = [h[k] for h in found if h.get(k) is not None]
+            cells.append(f"{sum(values) / len(values):.4f}" if values else "–")
+        rows.append([_pct(ratio), label, *cells, str(len(found))])
+    titles = [
+        k.replace("_mAP@", " mAP@")
+        .replace("i2t", "I→T")
+        .replace("t2i", "T→I")
+        .replace("i2i", "I→I")
+        .replace("t2t", "T→T")
+        .replace("avg", "mean")
+        for k in keys
+    ]
+    return _table(
+        ["Noise", "Method", *titles, "Seeds"],
+        rows,
+        ["right", "left", *["right"] * len(keys), "right"],
+    )
+
+
 def methods_table(ok: list[dict], labels: dict[str, str]) -> str:
     """Each method configuration: version, plugin, oracle use, the options set, then all options."""
     rows, full = {}, {}
@@ -343,6 +399,11 @@ def methods_table(ok: list[dict], labels: dict[str, str]) -> str:
         full[label] = _fmt_options(m["params"])
         if r.get("used_ground_truth"):
             row[3] = "yes"
+        elif r.get("trusted_subset"):
+            subset = r["trusted_subset"]
+            row[3] = (
+                f"trusted subset ({subset['fraction'] * 100:g} % of images, {subset['rows']} rows)"
+            )
     header = ["Method", "Version", "Plugin", "Uses clean labels", "Options set"]
     table = _table(header, [rows[k] for k in sorted(rows)], ["left"] * 5)
     return "\n".join([table, "", "All options:", "", *(f"- {k}: {full[k]}" for k in sorted(full))])
@@ -386,6 +447,9 @@ def reproduce_config(records: list[dict]) -> str | None:
         "noise_seed": noise_seed,
         "validation": records[0].get("validation", "clean"),
     }
+    profile = unique([r["method"].get("profile", "small") for r in records])
+    if profile is not None:
+        config["profile"] = profile
     return yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
 
 

@@ -11,24 +11,33 @@ With ``multi_positive=True`` a retrieved caption or image also counts as correct
 carries a caption whose text is identical to a ground-truth one (RSICD shares 11.7 % of its
 test captions across images).
 
-The score matrix is never held whole: queries are scored in chunks, so that a
-31,500-image × 157,500-caption evaluation needs a few hundred MB at most.
+The score matrix is never held whole, and every score is computed once: the scorer is asked for
+blocks of all captions × a chunk of images, from which one pass gives both directions, plain and
+multi-positive (`rank_all`), so a 31,500-image × 157,500-caption evaluation needs a few hundred
+MB.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rsbench.components import Scorer
 from rsbench.errors import CellError
 
+if TYPE_CHECKING:
+    import torch
+
 RECALL_KS = (1, 5, 10)
 METRIC_NAMES = tuple(f"{d}_R@{k}" for d in ("i2t", "t2i") for k in RECALL_KS) + ("mR",)
 
-#: elements of one scored chunk (float32): bounds peak memory of an evaluation
-CHUNK_ELEMENTS = 8_000_000
+#: scores in one block (float32): bounds the evaluator's peak memory (128 MB a block)
+BLOCK_ELEMENTS = 32_000_000
+#: text→image ranks are kept exactly below this (every recall is at K <= it)
+RANK_CAP = max(RECALL_KS)
 
 
 def _csr(groups: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -81,44 +90,195 @@ def positives(
     return _csr(img_pos), _csr(txt_pos)
 
 
-def best_ranks(
-    score_rows: Callable[[int, int], np.ndarray],
-    n_queries: int,
-    n_items: int,
-    pos: tuple[np.ndarray, np.ndarray],
-    chunk: int | None = None,
-) -> np.ndarray:
-    """0-based rank of the best-ranked positive of each query (-1 where it has none)."""
+def _segment_best(
+    block: np.ndarray, pos: tuple[np.ndarray, np.ndarray], columns: np.ndarray, offset: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per image column (each with at least one positive row): the best positive's score and
+    the lowest row index reaching it."""
     indptr, indices = pos
-    chunk = chunk or max(1, CHUNK_ELEMENTS // max(n_items, 1))
-    ranks = np.full(n_queries, -1, dtype=np.int64)
-    item_index = np.arange(n_items)
-    for start in range(0, n_queries, chunk):
-        stop = min(start + chunk, n_queries)
-        scores = np.asarray(score_rows(start, stop), dtype=np.float32)
-        if scores.shape != (stop - start, n_items):
-            raise CellError(
-                f"scorer returned a block of shape {scores.shape}, expected {(stop - start, n_items)}"
-            )
-        if not np.isfinite(scores).all():
-            raise CellError("the model produced non-finite similarity scores")
-        counts = np.diff(indptr[start : stop + 1])
-        mask = np.zeros(scores.shape, dtype=bool)
-        mask[np.repeat(np.arange(stop - start), counts), indices[indptr[start] : indptr[stop]]] = (
-            True
+    counts = indptr[offset + columns + 1] - indptr[offset + columns]
+    starts = indptr[offset + columns]
+    rows = np.concatenate([indices[s : s + c] for s, c in zip(starts, counts, strict=True)])
+    values = block[rows, np.repeat(columns, counts)]
+    segments = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    best = np.maximum.reduceat(values, segments)
+    hit = values == np.repeat(best, counts)
+    first = np.minimum.reduceat(np.where(hit, rows, np.iinfo(np.int64).max), segments)
+    return best, first
+
+
+def _column_ranks(
+    block: np.ndarray, pos: tuple[np.ndarray, np.ndarray], columns: np.ndarray, offset: int
+) -> np.ndarray:
+    """Exact 0-based rank, among all rows of ``block``, of each column's best positive row."""
+    if not len(columns):
+        return np.zeros(0, np.int64)
+    best, first = _segment_best(block, pos, columns, offset)
+    sub = block if len(columns) == block.shape[1] else block[:, columns]
+    rank = np.count_nonzero(sub > best, axis=0).astype(np.int64)
+    ties = np.count_nonzero(sub == best, axis=0)
+    crowded = np.flatnonzero(ties > 1)  # another row ties the best: count the ones above it
+    if len(crowded):
+        rows = np.arange(sub.shape[0])[:, None]
+        tied = sub[:, crowded] == best[crowded]
+        rank[crowded] += np.count_nonzero(tied & (rows < first[crowded]), axis=0)
+    return rank
+
+
+def _top_rows(block: np.ndarray, k: int, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row, the ``k`` best columns in the total order (score desc, index asc), exactly."""
+    import torch
+
+    values, index = torch.topk(torch.from_numpy(block), k, dim=1)
+    kth = values[:, -1:].numpy()
+    above = np.count_nonzero(values.numpy() > kth, axis=1)
+    tied = np.count_nonzero(block == kth, axis=1)
+    for r in np.flatnonzero(tied > k - above).tolist():  # more ties than places: lowest index
+        keep = np.flatnonzero(block[r] > kth[r])
+        ties = np.flatnonzero(block[r] == kth[r])[: k - len(keep)]
+        index[r] = torch.from_numpy(np.concatenate([keep, ties]))
+        values[r] = torch.from_numpy(block[r, index[r].numpy()])
+    index, order = index.sort(dim=1)  # index ascending, then a stable sort by score
+    values = values.gather(1, order)
+    values, order = values.sort(dim=1, descending=True, stable=True)
+    return values, index.gather(1, order) + offset
+
+
+def _merge_top(
+    top: tuple[torch.Tensor, torch.Tensor] | None, new: tuple[torch.Tensor, torch.Tensor], k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two ordered top lists (the first from lower column indices) into one of length ``k``."""
+    import torch
+
+    if top is None:
+        return new
+    values = torch.cat([top[0], new[0]], dim=1)
+    index = torch.cat([top[1], new[1]], dim=1)
+    values, order = values.sort(dim=1, descending=True, stable=True)
+    return values[:, :k], index.gather(1, order)[:, :k]
+
+
+def _rank_in_top(
+    top_index: np.ndarray, pos: tuple[np.ndarray, np.ndarray], rows: np.ndarray
+) -> np.ndarray:
+    """Position of the first positive in each row's top list (``cap`` when none is there)."""
+    indptr, indices = pos
+    cap = top_index.shape[1]
+    out = np.full(len(rows), cap, dtype=np.int64)
+    for n, r in enumerate(rows.tolist()):
+        hits = np.flatnonzero(np.isin(top_index[r], indices[indptr[r] : indptr[r + 1]]))
+        if len(hits):
+            out[n] = hits[0]
+    return out
+
+
+@dataclass
+class RetrievalRanks:
+    """0-based ranks of each query's best positive (-1: the query has no positive).
+
+    ``i2t`` ranks are exact; ``t2i`` ranks are exact below `RANK_CAP` and `RANK_CAP` above it
+    (every recall is at K <= `RANK_CAP`).
+    """
+
+    i2t: np.ndarray
+    t2i: np.ndarray
+
+    def metrics(self) -> dict[str, float]:
+        out = {f"i2t_R@{k}": recall_at(self.i2t, k) for k in RECALL_KS}
+        out.update({f"t2i_R@{k}": recall_at(self.t2i, k) for k in RECALL_KS})
+        out["mR"] = float(np.mean([out[name] for name in METRIC_NAMES[:-1]]))
+        return out
+
+
+def rank_all(
+    scorer: Scorer,
+    caption_image: np.ndarray,
+    texts: Sequence[str] | None = None,
+    chunk: int | None = None,
+) -> dict[str, RetrievalRanks]:
+    """Ranks of both directions, plain (``"plain"``) and, given the texts, multi-positive
+    (``"multi"``), from **one** pass over the scores.
+
+    The scorer is asked for contiguous blocks of every caption × a chunk of images (``chunk``
+    images, by default as many as fit `BLOCK_ELEMENTS`). Within a block, each image's column is
+    complete, so its image→text rank is counted exactly there; each caption keeps a running
+    list of its `RANK_CAP` best images in the total order (score descending, index ascending),
+    merged block by block, from which its text→image rank is read at the end.
+    """
+
+    caption_image = np.asarray(caption_image, dtype=np.int64)
+    n_texts, n_images = scorer.n_texts, scorer.n_images
+    if len(caption_image) != n_texts:
+        raise ValueError(f"{len(caption_image)} ground-truth entries for {n_texts} captions")
+    modes = {"plain": positives(caption_image, n_images)}
+    if texts is not None:
+        modes["multi"] = positives(caption_image, n_images, texts, multi_positive=True)
+    img_pos, txt_pos = modes["plain"]
+    has_caption = np.diff(img_pos[0]) > 0
+    # images and captions whose multi-positive set differs from the plain one
+    extra = {}
+    if "multi" in modes:
+        m_img, m_txt = modes["multi"]
+        extra["img"] = np.flatnonzero(np.diff(m_img[0]) != np.diff(img_pos[0]))
+        extra["txt"] = np.flatnonzero(np.diff(m_txt[0]) != 1)
+    chunk = chunk or max(1, BLOCK_ELEMENTS // max(n_texts, 1))
+    cap = min(RANK_CAP, n_images)
+    i2t = {mode: np.full(n_images, -1, dtype=np.int64) for mode in modes}
+    top = None
+    for start in range(0, n_images, chunk):
+        stop = min(start + chunk, n_images)
+        block = _checked_block(
+            scorer, slice(0, n_texts), slice(start, stop), (n_texts, stop - start)
         )
-        has_pos = counts > 0
-        best = np.where(mask, scores, -np.inf).max(axis=1, initial=-np.inf)[:, None]
-        at_best = scores == best
-        first_best = np.argmax(mask & at_best, axis=1)[:, None]
-        rank = (scores > best).sum(axis=1) + (at_best & (item_index < first_best)).sum(axis=1)
-        ranks[start:stop] = np.where(has_pos, rank, -1)
-    return ranks
+        columns = np.flatnonzero(has_caption[start:stop])
+        i2t["plain"][start + columns] = _column_ranks(block, img_pos, columns, start)
+        if "multi" in modes:
+            i2t["multi"][start:stop] = i2t["plain"][start:stop]
+            moved = extra["img"][(extra["img"] >= start) & (extra["img"] < stop)] - start
+            i2t["multi"][start + moved] = _column_ranks(block, modes["multi"][0], moved, start)
+        top = _merge_top(top, _top_rows(block, min(cap, stop - start), start), cap)
+        del block  # the next block is built without this one alive
+    top_index = top[1].numpy() if top is not None else np.zeros((n_texts, 0), np.int64)
+    out = {}
+    plain_t2i = _first_match(top_index, caption_image)
+    out["plain"] = RetrievalRanks(i2t["plain"], plain_t2i)
+    if "multi" in modes:
+        t2i = plain_t2i.copy()
+        t2i[extra["txt"]] = _rank_in_top(top_index, modes["multi"][1], extra["txt"])
+        out["multi"] = RetrievalRanks(i2t["multi"], t2i)
+    return out
+
+
+def _first_match(top_index: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Position of ``target[r]`` in row ``r`` of ``top_index`` (its width when absent)."""
+    match = top_index == target[:, None]
+    found = match.any(axis=1)
+    return np.where(found, match.argmax(axis=1), top_index.shape[1]).astype(np.int64)
+
+
+def _checked_block(scorer: Scorer, text_rows: slice, image_rows: slice, shape) -> np.ndarray:
+    scores = np.ascontiguousarray(scorer.block(text_rows, image_rows), dtype=np.float32)
+    if scores.shape != shape:
+        raise CellError(f"scorer returned a block of shape {scores.shape}, expected {shape}")
+    if not np.isfinite(scores.sum(dtype=np.float64)) and not np.isfinite(scores).all():
+        raise CellError("the model produced non-finite similarity scores")
+    return scores
 
 
 def recall_at(ranks: np.ndarray, k: int) -> float:
     valid = ranks >= 0
     return float(100.0 * (ranks[valid] < k).mean()) if valid.any() else float("nan")
+
+
+def evaluate_retrieval(
+    scorer: Scorer,
+    caption_image: np.ndarray,
+    texts: Sequence[str] | None = None,
+    chunk: int | None = None,
+) -> dict[str, dict[str, float]]:
+    """R@1/5/10 both ways and mR (percent): ``{"plain": ..., "multi": ...}`` from one pass
+    (``multi`` only when the caption texts are given)."""
+    return {mode: r.metrics() for mode, r in rank_all(scorer, caption_image, texts, chunk).items()}
 
 
 def retrieval_metrics(
@@ -129,21 +289,10 @@ def retrieval_metrics(
     chunk: int | None = None,
 ) -> dict[str, float]:
     """R@1/5/10 both ways and mR (percent) for the scorer's captions × images."""
-    n_texts, n_images = scorer.n_texts, scorer.n_images
-    if len(caption_image) != n_texts:
-        raise ValueError(f"{len(caption_image)} ground-truth entries for {n_texts} captions")
-    img_pos, txt_pos = positives(caption_image, n_images, texts, multi_positive)
-    everything = slice(None)
-    i2t = best_ranks(
-        lambda a, b: scorer.block(everything, slice(a, b)).T, n_images, n_texts, img_pos, chunk
-    )
-    t2i = best_ranks(
-        lambda a, b: scorer.block(slice(a, b), everything), n_texts, n_images, txt_pos, chunk
-    )
-    metrics = {f"i2t_R@{k}": recall_at(i2t, k) for k in RECALL_KS}
-    metrics.update({f"t2i_R@{k}": recall_at(t2i, k) for k in RECALL_KS})
-    metrics["mR"] = float(np.mean([metrics[name] for name in METRIC_NAMES[:-1]]))
-    return metrics
+    if multi_positive and (texts is None or len(texts) != len(caption_image)):
+        raise ValueError("multi-positive evaluation needs the caption texts")
+    results = evaluate_retrieval(scorer, caption_image, texts if multi_positive else None, chunk)
+    return results["multi" if multi_positive else "plain"]
 
 
 class EmbeddingScorer(Scorer):

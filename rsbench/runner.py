@@ -21,14 +21,14 @@ from typing import Any
 import numpy as np
 
 from rsbench import __version__, progress
-from rsbench.components import TrainTask
+from rsbench.components import CleanEstimate, TrainTask
 from rsbench.data import DatasetSplits
 from rsbench.dataroot import fill_options
 from rsbench.detection import detection_metrics
 from rsbench.errors import CellError, RsbenchError
 from rsbench.fileio import canonical_json
 from rsbench.grid import Cell, GridSpec, cell_id, cell_spec
-from rsbench.metrics import retrieval_metrics
+from rsbench.metrics import evaluate_retrieval
 from rsbench.noise import NoiseFile, noise_file_for
 from rsbench.plugins import Plugins, get_plugins
 from rsbench.records import SCHEMA_VERSION, is_done, write_record
@@ -60,8 +60,12 @@ class Runner:
         self._datasets: dict[str, DatasetSplits] = {}
 
     # ---- checking before anything runs ------------------------------------------------
-    def prepare(self) -> list[PreparedCell]:
-        """Resolve every component and option now, so bad input fails before any training."""
+    def prepare(self, check: bool = False) -> list[PreparedCell]:
+        """Resolve every component and option now, so bad input fails before any training.
+
+        With ``check``, also ask every method whether it can run here (its checkpoints are found
+        offline), so a missing checkpoint stops the grid before the first cell trains.
+        """
         instances: dict[tuple[str, str], Any] = {}
 
         def make(kind: str, registry, ref, options):
@@ -70,28 +74,62 @@ class Runner:
                 entry = registry.get(ref.name)
                 instances[key] = entry.create(options)
                 instances[key].plugin = entry.plugin
+                if kind == "method" and check:
+                    instances[key].check_ready()
             return instances[key]
 
         prepared, located = [], set()
         for cell in self.grid.cells():
-            method = make("method", self.plugins.methods, cell.method, cell.method_options())
             entry = self.plugins.datasets.get(cell.dataset.name)
+            dataset_cls = entry.resolve()
             options = fill_options(
-                entry.resolve(),
+                dataset_cls,
                 cell.dataset.options,
                 data_root=self.grid.data_root,
                 skip_bad_images=self.grid.skip_bad_images or None,
             )
             dataset = make("dataset", self.plugins.datasets, cell.dataset, options)
-            noise = make(
-                "noise", self.plugins.noise_models, cell.noise_model, cell.noise_model.options
-            )
             if id(dataset) not in located:  # a dataset folder that is not there is bad input
                 dataset.locate()
                 located.add(id(dataset))
+            method_options = self.method_options(cell, dataset_cls)
+            method = make("method", self.plugins.methods, cell.method, method_options)
+            noise = make(
+                "noise", self.plugins.noise_models, cell.noise_model, cell.noise_model.options
+            )
             spec = cell_spec(cell, method, dataset, noise)
             prepared.append(PreparedCell(cell, spec, cell_id(spec), method, dataset, noise))
         return prepared
+
+    def method_options(self, cell: Cell, dataset_cls) -> dict[str, Any]:
+        """The cell's method options with the profile and the weights folder filled in.
+
+        ``profile: auto`` takes the dataset's default profile (``small`` for synthrs, ``paper``
+        for real datasets) where the method has it, else the method's own default; a profile
+        asked for by name must exist. Options the user set on the method win.
+        """
+        options = cell.method_options()
+        method_cls = self.plugins.methods.get(cell.method.name).resolve()
+        has_profiles = getattr(method_cls, "has_profiles", lambda: False)()
+        wanted = self.grid.profile
+        if not has_profiles:
+            if wanted not in ("auto", "small"):
+                raise RsbenchError(
+                    f"method {cell.method.name!r} has no profiles (it runs as 'small'); "
+                    f"drop --profile {wanted} or run it with --profile small"
+                )
+            return fill_options(method_cls, options, weights_dir=self.grid.weights_dir)
+        if "profile" not in options:
+            profiles = list(method_cls.PROFILES)
+            if wanted == "auto":
+                default = getattr(dataset_cls, "default_profile", "paper")
+                wanted = default if default in profiles else profiles[0]
+            elif wanted not in profiles:
+                raise RsbenchError(
+                    f"method {cell.method.name!r} has no {wanted!r} profile; valid: {', '.join(profiles)}"
+                )
+            options["profile"] = wanted
+        return fill_options(method_cls, options, weights_dir=self.grid.weights_dir)
 
     # ---- running ----------------------------------------------------------------------
     def run(self) -> GridResult:
@@ -100,7 +138,7 @@ class Runner:
         device = resolve_device(self.grid.device)
         out = self.grid.out
         check_writable(out)
-        cells = self.prepare()
+        cells = self.prepare(check=True)
         result = GridResult(datasets={c.cell.dataset.name for c in cells})
         todo = []
         for pc in cells:
@@ -156,6 +194,7 @@ class Runner:
                 "version": pc.method.version,
                 "plugin": pc.method.plugin,
                 "profile": pc.method.profile,
+                "backbone": pc.method.backbone_info(),
                 "params": pc.method.params(),
                 "given_options": pc.cell.method_options(),
             },
@@ -197,8 +236,14 @@ class Runner:
                 val.caption_image = val_noise.image.copy()
             detection_history: list[dict[str, Any]] = []
 
-            def on_clean_scores(epoch, scores, decisions):
-                metrics = detection_metrics(scores, noise_file.clean, decisions)
+            def on_clean_scores(epoch: int, estimate: CleanEstimate) -> None:
+                metrics = detection_metrics(
+                    estimate.scores,
+                    noise_file.clean,
+                    estimate.decisions,
+                    estimate.groups,
+                    estimate.group_names,
+                )
                 detection_history.append({"epoch": epoch, **metrics})
 
             task = TrainTask(
@@ -208,12 +253,15 @@ class Runner:
                 device=device,
                 work_dir=self.grid.out / "work" / pc.cell_id,
                 progress=progress.bar,
+                noise_seed=pc.cell.noise_seed,
+                fingerprint=pairs_fingerprint(record, noise_file),
                 clean_flags=noise_file.clean.copy(),
                 on_clean_scores=on_clean_scores,
             )
             fit = pc.method.fit(task)
             test = splits.test
             scorer = fit.retriever.scorer(test.images, test.texts)
+            results = evaluate_retrieval(scorer, test.caption_image, test.texts)
             best = (
                 max(fit.history, key=lambda h: h.get("val_mR", float("-inf")))
                 if fit.history
@@ -221,17 +269,19 @@ class Runner:
             )
             record.update(
                 status="ok",
-                metrics=retrieval_metrics(scorer, test.caption_image),
-                metrics_multi=retrieval_metrics(
-                    scorer, test.caption_image, test.texts, multi_positive=True
-                ),
+                metrics=results["plain"],
+                metrics_multi=results["multi"],
                 best_epoch=fit.best_epoch,
                 val_metrics={"mR": best.get("val_mR")},
                 history=fit.history,
                 used_ground_truth=task.used_ground_truth,
+                trusted_subset=task.trusted_subset,
                 info=fit.info,
             )
-            if fit.clean_scores is not None or detection_history:
+            hashing = hashing_record(fit.retriever, test)
+            if hashing is not None:
+                record["metrics_hashing"] = hashing
+            if fit.estimate() is not None or detection_history:
                 record["detection"] = self.detection(pc, fit, noise_file, detection_history)
         except (KeyboardInterrupt, SystemExit):
             raise
@@ -251,15 +301,23 @@ class Runner:
     ) -> dict[str, Any]:
         """Detection metrics at the selected checkpoint and per epoch; the scores go to a file."""
         out: dict[str, Any] = {"history": history, "selected": None, "scores_file": None}
-        if fit.clean_scores is not None:
+        estimate = fit.estimate()
+        if estimate is not None:
             out["selected"] = detection_metrics(
-                fit.clean_scores, noise_file.clean, fit.clean_decisions
+                estimate.scores,
+                noise_file.clean,
+                estimate.decisions,
+                estimate.groups,
+                estimate.group_names,
             )
             path = self.grid.out / "scores" / f"{pc.cell_id}.npz"
             path.parent.mkdir(parents=True, exist_ok=True)
-            arrays = {"clean_scores": np.asarray(fit.clean_scores), "clean_truth": noise_file.clean}
-            if fit.clean_decisions is not None:
-                arrays["clean_decisions"] = np.asarray(fit.clean_decisions)
+            arrays = {"clean_scores": estimate.scores, "clean_truth": noise_file.clean}
+            if estimate.decisions is not None:
+                arrays["clean_decisions"] = estimate.decisions
+            if estimate.groups is not None:
+                arrays["groups"] = estimate.groups
+                arrays["group_names"] = np.array(estimate.group_names)
             np.savez_compressed(path, **arrays)
             out["scores_file"] = str(path)
         return out
@@ -276,6 +334,35 @@ class Runner:
         return noise_file_for(
             directory, split, pc.noise_model, pc.cell.ratio, pc.cell.noise_seed, dataset_spec
         )
+
+
+def pairs_fingerprint(record: dict[str, Any], noise_file: NoiseFile) -> str:
+    """What the training pairs are: the dataset, its split membership and the noise file."""
+    import hashlib
+
+    key = {
+        "dataset": record["dataset"]["name"],
+        "version": record["dataset"]["version"],
+        "split": record["dataset"].get("split"),
+        "membership": record["dataset"].get("membership_hash"),
+        "noise": noise_file.content_hash,
+    }
+    return hashlib.sha256(canonical_json(key).encode()).hexdigest()
+
+
+def hashing_record(retriever, test) -> dict[str, float] | None:
+    """mAP@k of the retriever's binary codes on the test split, where it gives codes and the
+    dataset has scene classes."""
+    from rsbench.hashing import class_ids, hashing_metrics
+
+    labels = class_ids(test.classes())
+    if (labels < 0).all():
+        return None
+    codes = retriever.codes(test.images, test.texts)
+    if codes is None:
+        return None
+    image_codes, text_codes = codes
+    return hashing_metrics(image_codes, text_codes, labels, labels[test.caption_image])
 
 
 def dataset_facts(splits: DatasetSplits) -> dict[str, Any]:

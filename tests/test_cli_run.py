@@ -26,13 +26,14 @@ class NaNLoss(InfoNCE):
     '''A method whose loss turns NaN on noisy data.'''
     version = "1"
 
-    def loss(self, image_emb, text_emb, batch):
-        loss = super().loss(image_emb, text_emb, batch)
-        return loss * float("nan") if self.noisy else loss
+    def objective(self, out, batch, model):
+        loss = super().objective(out, batch, model)
+        return loss * float("nan") if model.noisy else loss
 
-    def fit(self, task):
-        self.noisy = not task.ground_truth_clean().all()
-        return super().fit(task)
+    def build(self, task):
+        model = super().build(task)
+        model.noisy = not task.ground_truth_clean().all()
+        return model
 
 
 @hookimpl

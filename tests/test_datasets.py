@@ -442,7 +442,7 @@ def test_rsbench_run_trains_on_a_real_layout(tmp_path):
     out = tmp_path / "runs"
     result = subprocess.run(
         [sys.executable, "-m", "rsbench", "run", "--methods", "infonce", "--datasets", "rsitmd",
-         "--data-root", str(tmp_path / "data"), "--noise", "0", "--epochs", "1", "--seeds", "0",
+         "--data-root", str(tmp_path / "data"), "--noise", "0", "--epochs", "1", "--seeds", "0", "--profile", "small",
          "--out", str(out), "--no-leaderboard"],
         capture_output=True, text=True, env=os.environ.copy(), timeout=300,
     )  # fmt: skip
@@ -486,7 +486,7 @@ def test_all_five_datasets_pass_data_check_and_run_through_the_cli(tmp_path):
     out = tmp_path / "runs"
     result = subprocess.run(
         [sys.executable, "-m", "rsbench", "run", "--methods", "infonce", "--datasets", ",".join(names),
-         "--noise", "0.2", "--epochs", "1", "--seeds", "0", "--out", str(out), "--no-leaderboard"],
+         "--noise", "0.2", "--epochs", "1", "--seeds", "0", "--profile", "small", "--out", str(out), "--no-leaderboard"],
         capture_output=True, text=True, env=env, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -45,9 +45,9 @@ def test_infonce_gmm_reports_clean_scores_and_trains_on_the_kept_rows():
     reported = []
     original = method.report_clean_scores
 
-    def spy(state, scores, decisions):
-        reported.append((state.epoch, scores.copy(), decisions.copy()))
-        original(state, scores, decisions)
+    def spy(state, estimate):
+        reported.append((state.epoch, estimate.scores.copy(), estimate.decisions.copy()))
+        original(state, estimate)
 
     method.report_clean_scores = spy
     check_method(method, ratio=0.4)

@@ -39,13 +39,45 @@ def test_cell_ids_are_stable_and_depend_on_everything_that_matters():
     first = ids()
     assert first == ids()  # stable
     assert len(first[0]) == 16
-    assert ids(epochs=3) != first
+    assert ids(epochs=4) != first
     assert ids(seeds="1") != first
     assert ids(noise="0.4") != first
     assert ids(noise_seed=7) != first
-    assert ids(methods={"infonce": {"temperature": 0.05}}) != first
-    assert ids(methods={"infonce": {"temperature": 0.07}}) == first  # the default, spelled out
+    assert ids(methods={"infonce": {"temperature": 0.07}}) != first
+    assert ids(methods={"infonce": {"temperature": 0.05}}) == first  # the default, spelled out
+    assert ids(profile="small") == first  # auto is small on synthrs-tiny: the resolved value
+    assert ids(profile="paper") != first
     assert ids(noise="0.20000000000000001") == first  # ratios are normalised
+
+
+def test_profile_auto_takes_each_dataset_default_and_is_recorded_in_the_options(tmp_path):
+    from tests.test_datasets import make_rsitmd
+
+    make_rsitmd(tmp_path / "data", n_train=6, n_val=2, n_test=2, image_size=32)
+    base = {"methods": "infonce", "noise": "0.2", "seeds": "0", "data_root": str(tmp_path / "data")}
+    synth, real = Runner(build_grid({**base, "datasets": "synthrs-tiny,rsitmd"})).prepare()
+    assert synth.method.profile == "small" and synth.spec["method"]["options"]["profile"] == "small"
+    assert real.method.profile == "paper"
+    assert real.method.options.checkpoint == "openai/clip-vit-base-patch32"
+    assert real.method.options.lr == 7e-6 and real.method.options.precision == "fp16"
+    forced = Runner(build_grid({**base, "datasets": "rsitmd", "profile": "small"})).prepare()
+    assert forced[0].method.profile == "small" and forced[0].method.options.lr == 2e-4
+    # a profile set on the method itself wins over the grid's
+    own = Runner(
+        build_grid({**base, "datasets": "rsitmd", "methods": {"infonce": {"profile": "small"}}})
+    ).prepare()
+    assert own[0].method.profile == "small"
+
+
+def test_the_scratch_backbone_has_its_own_recipe_and_no_paper_profile():
+    grid = {"noise": "0", "datasets": "synthrs-tiny"}
+    (pc,) = Runner(build_grid({**grid, "methods": {"vse": {"backbone": "scratch"}}})).prepare()
+    assert pc.method.options.image_size == 48 and pc.method.options.sum_warmup_epochs == 2
+    assert pc.method.backbone_info() == {"backbone": "scratch", "init": "scratch"}
+    with pytest.raises(RsbenchError, match="backbone 'scratch' exists in the small profile only"):
+        Runner(
+            build_grid({**grid, "methods": {"vse": {"backbone": "scratch"}}, "profile": "paper"})
+        ).prepare()
 
 
 def test_cell_id_is_a_hash_of_the_canonical_spec():
@@ -56,6 +88,7 @@ def test_cell_id_is_a_hash_of_the_canonical_spec():
     "settings, message",
     [
         ({"methods": "infonce", "noise": "0.2,1.0"}, "outside [0, 1)"),
+        ({"methods": "infonce", "profile": "large"}, "profile 'large' is not one of: auto, small, paper"),
         ({"methods": "infonce", "noise": "0.2,,0.4"}, "malformed noise ratios list"),
         ({"methods": "infonce", "noise": "abc"}, "is not a number"),
         ({"methods": "infonce", "seeds": "1,x"}, "seed 'x' is not an integer"),

@@ -112,14 +112,26 @@ def test_the_cache_can_be_turned_off(picture_dir, monkeypatch):
     assert after == before
 
 
-def test_random_resized_crop_keeps_shape_and_is_identity_at_full_scale():
+def test_the_cache_key_holds_the_interpolation(picture_dir):
+    paths = [picture_dir / "rgb.png"]
+    images.clear_memo()
+    bilinear = np.asarray(images.load_images(paths, 7, "bilinear"))
+    bicubic = np.asarray(images.load_images(paths, 7, "bicubic"))
+    assert not np.array_equal(bilinear, bicubic)
+    with pytest.raises(ValueError, match="unknown interpolation 'nearest'"):
+        images.decode_image(paths[0], 7, "nearest")
+
+
+def test_resized_crop_keeps_shape_and_is_identity_at_full_scale():
     import torch
 
-    from rsbench.engine.augment import random_resized_crop
+    from rsbench.engine.pipeline import ImagePipeline
 
     batch = torch.randint(0, 256, (4, 16, 16, 3), dtype=torch.uint8)
-    same = random_resized_crop(batch, 1.0, torch.Generator().manual_seed(0))
-    assert same.shape == (4, 16, 16, 3)
-    assert torch.allclose(same, batch.float(), atol=1e-3)
-    cropped = random_resized_crop(batch, 0.3, torch.Generator().manual_seed(0))
-    assert cropped.shape == (4, 16, 16, 3) and not torch.allclose(cropped, batch.float())
+    full = ImagePipeline(size=16, train="resized_crop", crop_scale=(1.0, 1.0), crop_ratio=(1, 1))
+    same = full.train_batch(batch, torch.Generator().manual_seed(0))
+    assert same.shape == (4, 3, 16, 16)
+    assert torch.allclose(same, full.eval_batch(batch), atol=1e-4)
+    crops = ImagePipeline(size=16, train="resized_crop", crop_scale=(0.3, 0.5))
+    cropped = crops.train_batch(batch, torch.Generator().manual_seed(0))
+    assert cropped.shape == (4, 3, 16, 16) and not torch.allclose(cropped, crops.eval_batch(batch))

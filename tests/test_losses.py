@@ -9,7 +9,7 @@ import torch
 
 from rsbench.engine import Batch
 from rsbench.engine.losses import same_image_mask
-from rsbench_plugins.methods.infonce import InfoNCE
+from rsbench_plugins.methods.infonce import InfoNCE, info_nce
 from rsbench_plugins.methods.vse import VSE, triplet_loss
 
 
@@ -56,16 +56,25 @@ def test_vse_switches_to_the_hardest_negative_after_the_warm_up():
 
 
 def test_infonce_matches_the_formula_and_masks_shared_images():
-    method = InfoNCE(temperature=0.5, learn_temperature=False)
-    method.log_scale = torch.nn.Parameter(torch.tensor(math.log(2.0)), requires_grad=False)
+    log_scale = torch.tensor(math.log(2.0))
     img = torch.eye(3)
     txt = torch.eye(3)
-    loss = method.loss(img, txt, batch([0, 1, 2]))
+    loss = info_nce(img, txt, torch.tensor([0, 1, 2]), log_scale)
     # logits: 2 on the diagonal, 0 elsewhere -> -log(e^2 / (e^2 + 2))
     assert loss.item() == pytest.approx(-math.log(math.exp(2) / (math.exp(2) + 2)))
     # rows 0 and 2 share an image: they stop being each other's negatives
-    masked = method.loss(img, txt, batch([7, 8, 7]))
+    masked = info_nce(img, txt, torch.tensor([7, 8, 7]), log_scale)
     expected = (
         2 * -math.log(math.exp(2) / (math.exp(2) + 1)) + -math.log(math.exp(2) / (math.exp(2) + 2))
     ) / 3
     assert masked.item() == pytest.approx(expected)
+    # per pair: the mean of the pair's two cross-entropies; the scale is capped at 100
+    per_pair = info_nce(img, txt, torch.tensor([0, 1, 2]), torch.tensor(10.0), reduction="none")
+    assert per_pair.tolist() == pytest.approx([-math.log(math.exp(100) / (math.exp(100) + 2))] * 3)
+
+
+def test_infonce_keeps_its_temperature_in_the_model():
+    method = InfoNCE(backbone="scratch", learn_temperature=True, temperature=0.5)
+    assert method.options.temperature == 0.5
+    assert InfoNCE().options.temperature == 0.05 and not InfoNCE().options.learn_temperature
+    assert InfoNCE(backbone="scratch").options.learn_temperature

@@ -129,3 +129,31 @@ def test_perfect_and_reversed_scores():
     worst = 1.0 - perfect
     m = retrieval_metrics(MatrixScorer(worst), caption_image)
     assert m["t2i_R@10"] == 0.0 and m["i2t_R@10"] == 0.0
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 7, 50])
+def test_one_pass_gives_plain_and_multi_positive_ranks_at_any_block_size(chunk):
+    """Ties (rounded scores), duplicate captions across images, images without captions."""
+    rng = np.random.default_rng(7)
+    n_images = 31
+    counts = rng.integers(0, 6, size=n_images)
+    caption_image = np.repeat(np.arange(n_images), counts)
+    pool = [f"caption {k}" for k in range(12)]
+    texts = [pool[k] for k in rng.integers(0, len(pool), size=len(caption_image))]
+    scores = rng.normal(size=(len(caption_image), n_images)).round(1)
+    from rsbench.metrics import evaluate_retrieval
+
+    both = evaluate_retrieval(MatrixScorer(scores), caption_image, texts, chunk=chunk)
+    assert both["plain"] == pytest.approx(brute_force(scores, caption_image))
+    assert both["multi"] == pytest.approx(brute_force(scores, caption_image, texts, multi=True))
+
+
+def test_all_scores_tied_ranks_by_index_in_both_directions():
+    from rsbench.metrics import rank_all
+
+    caption_image = np.repeat(np.arange(12), 2)
+    ranks = rank_all(MatrixScorer(np.zeros((24, 12))), caption_image, chunk=5)["plain"]
+    # caption c's image c // 2 is the (c // 2)-th image; ranks at or above the cap read as the cap
+    assert ranks.t2i.tolist() == [min(c // 2, 10) for c in range(24)]
+    # image i's first caption is row 2i
+    assert ranks.i2t.tolist() == [2 * i for i in range(12)]

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ class SynthRS(LocalDataset):
     """Procedurally rendered RS scenes with grammar captions (embedded, no download)."""
 
     version = "1"
+    default_profile = "small"  # ``--profile auto`` trains the small encoders here
     folder_names = ("synthrs",)
     annotation_files = (JSON_NAME,)
     image_folders = (IMAGE_DIR,)
@@ -74,11 +76,20 @@ class SynthRS(LocalDataset):
             if self.image_size < 32:
                 raise ValueError("image_size must be at least 32")
 
-    def root(self) -> Path:
+    #: the cache folder's prefix; what else decides the content goes into `generator_spec`
+    folder_prefix = "synthrs"
+
+    def generator_spec(self) -> dict:
         params = self.params()
-        spec = {"generator": self.version, **{k: params[k] for k in GENERATOR_OPTIONS}}
-        digest = hashlib.sha256(canonical_json(spec).encode()).hexdigest()[:12]
-        return cache_dir() / "datasets" / f"synthrs-{digest}"
+        return {"generator": self.version, **{k: params[k] for k in GENERATOR_OPTIONS}}
+
+    def root(self) -> Path:
+        digest = hashlib.sha256(canonical_json(self.generator_spec()).encode()).hexdigest()[:12]
+        return cache_dir() / "datasets" / f"{self.folder_prefix}-{digest}"
+
+    def keep_captions(self, captions: list[str]) -> list[str]:
+        """The captions of a rendered scene that go into the dataset (all of them here)."""
+        return captions
 
     def locate(self) -> Path:
         """The cache folder the dataset is generated into (and read from)."""
@@ -114,7 +125,7 @@ class SynthRS(LocalDataset):
             entries, number = [], 0
             sizes = {"train": o.train, "val": o.val, "test": o.test}
             bar = (
-                progress(total=sum(sizes.values()), desc="generating synthrs", unit="img")
+                progress(total=sum(sizes.values()), desc=f"generating {self.name}", unit="img")
                 if progress
                 else None
             )
@@ -124,12 +135,15 @@ class SynthRS(LocalDataset):
                 for k, scene_class in enumerate(classes):
                     rng = random.Random(f"synthrs-{o.seed}-{split}-{k}")
                     image, captions = render_scene(scene_class, rng, size=o.image_size)
+                    if bar is not None:
+                        bar.update(1)
+                    captions = self.keep_captions(captions)
+                    if not captions:
+                        continue
                     filename = f"{scene_class}_{number}.tif"
                     image.save(tmp / IMAGE_DIR / filename, format="TIFF", compression=compression)
                     entries.append({"filename": filename, "split": split, "sentences": captions})
                     number += 1
-                    if bar is not None:
-                        bar.update(1)
             if bar is not None:
                 bar.close()
             write_karpathy(tmp / JSON_NAME, entries)
@@ -155,3 +169,53 @@ class SynthRSTiny(SynthRS):
         val: int = 18
         test: int = 18
         image_size: int = 64
+
+
+def caption_key(text: str) -> str:
+    """A caption as compared for disjointness: lower-case words, punctuation and spacing dropped."""
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+class SynthRSPretrain(SynthRS):
+    """A separate synthrs corpus for pretraining the small encoders, disjoint from the benchmark.
+
+    Rendered by the same generator with another seed (so no image is shared), at 4,000 / 200 /
+    200 images, keeping only the captions whose text (compared as lower-case words) appears in
+    no split of the default ``synthrs`` and ``synthrs-tiny``; an image left with no caption is
+    dropped. About half of the grammar's captions recur across seeds ("a port with ships"),
+    so about half are dropped. `tools/pretrain_small_encoders.py` trains rsbench's small CLIP,
+    BERT and ResNets on its training split; nothing of the benchmark is seen in pretraining.
+    """
+
+    folder_prefix = "synthrs-pretrain"
+    #: the datasets whose captions are excluded (default options)
+    excluded_datasets = (SynthRS, SynthRSTiny)
+
+    @dataclass
+    class Options(SynthRS.Options):
+        train: int = 4000
+        val: int = 200
+        test: int = 200
+        seed: int = 1
+
+    def generator_spec(self) -> dict:
+        excluded = [cls().generator_spec() for cls in self.excluded_datasets]
+        return {**super().generator_spec(), "corpus": "pretrain", "excluding": excluded}
+
+    def generate(self, root: Path, progress=None) -> None:
+        self._excluded = self.excluded_captions()
+        super().generate(root, progress)
+
+    def keep_captions(self, captions: list[str]) -> list[str]:
+        return [c for c in captions if caption_key(c) not in self._excluded]
+
+    def excluded_captions(self) -> set[str]:
+        """The caption keys of every split of the excluded datasets (generating them if needed)."""
+        keys: set[str] = set()
+        for cls in self.excluded_datasets:
+            dataset = cls()
+            dataset.name = "synthrs" if cls is SynthRS else "synthrs-tiny"
+            splits = dataset.read()
+            for split in (splits.train, splits.val, splits.test):
+                keys.update(caption_key(t) for t in split.texts)
+        return keys

@@ -18,12 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from rsbench.components import CleanEstimate
 from rsbench.engine import EngineState
 from rsbench.engine.gmm import clean_probability
-from rsbench.engine.losses import same_image_mask
-from rsbench_plugins.methods.infonce import InfoNCE
+from rsbench_plugins.methods.infonce import InfoNCE, info_nce
 
 
 class InfoNCEGMM(InfoNCE):
@@ -43,36 +42,35 @@ class InfoNCEGMM(InfoNCE):
 
     @torch.no_grad()
     def per_pair_loss(self, state: EngineState) -> np.ndarray:
-        images, texts = state.embed_rows()
+        images, texts = state.encode_rows()
         n = len(texts)
         batch = min(self.options.batch_size, n)
         order = torch.randperm(n, generator=state.generator).to(state.device)
-        scale = self.log_scale.clamp(max=float(np.log(100.0))).exp()
         losses = torch.empty(n, device=state.device)
         for start in range(0, n, batch):
             rows = order[start : start + batch]
-            logits = scale * images[rows] @ texts[rows].T
-            if self.options.mask_same_image:
-                logits = logits.masked_fill(same_image_mask(state.row_image[rows]), float("-inf"))
-            target = torch.arange(len(rows), device=state.device)
-            both = F.cross_entropy(logits, target, reduction="none") + F.cross_entropy(
-                logits.T, target, reduction="none"
+            losses[rows] = info_nce(
+                images.emb[rows],
+                texts.emb[rows],
+                state.row_image[rows],
+                state.model.logit_scale,
+                self.options.mask_same_image,
+                reduction="none",
             )
-            losses[rows] = 0.5 * both
         return losses.cpu().numpy()
 
-    def estimate_clean(self, state: EngineState) -> tuple[np.ndarray, np.ndarray]:
+    def estimate_clean(self, state: EngineState) -> CleanEstimate:
         probability = clean_probability(self.per_pair_loss(state))
-        return probability, probability > self.options.p_threshold
+        return CleanEstimate(probability, probability > self.options.p_threshold)
 
     def select_rows(self, state: EngineState) -> torch.Tensor | None:
         rows = super().select_rows(state)
         if rows is not None or state.epoch < self.options.warmup_epochs:
             return rows
-        probability, clean = self.estimate_clean(state)
-        self.report_clean_scores(state, probability, clean)
-        keep = np.flatnonzero(clean)
+        estimate = self.estimate_clean(state)
+        self.report_clean_scores(state, estimate)
+        keep = np.flatnonzero(estimate.decisions)
         minimum = 2 * self.options.batch_size
         if len(keep) < minimum:  # too few called clean to train on: keep the most likely ones
-            keep = np.argsort(-probability, kind="stable")[:minimum]
+            keep = np.argsort(-estimate.scores, kind="stable")[:minimum]
         return torch.from_numpy(np.sort(keep)).to(state.device)

@@ -6,10 +6,11 @@ both directions, with margin 0.2 on cosine similarities. With ``max_violation`` 
 hardest negative counts.
 
 Trained from scratch, hardest-negative VSE++ tends to collapse early (a known failure: the
-hardest negatives of a random embedding are noise). The standard remedy, used here by
-default, is a warm-up in which the hinge is summed over all negatives (VSE0) for
-``sum_warmup_epochs`` epochs before switching to the hardest negative. Set
-``sum_warmup_epochs: 0`` for the original loss from the first step.
+hardest negatives of a random embedding are noise). The standard remedy is a warm-up in which
+the hinge is summed over all negatives (VSE0) for ``sum_warmup_epochs`` epochs before switching
+to the hardest negative: 2 epochs with the from-scratch encoders, none when fine-tuning a
+pretrained CLIP (whose embedding is not random). Set ``sum_warmup_epochs: 0`` for the original
+loss from the first step.
 
 ``mask_same_image`` (default on): rows of a batch that share an image are not negatives.
 """
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from rsbench.engine import Batch, DualEncoderMethod
+from rsbench.engine.dual_encoder import PAPER_CLIP_RECIPE, SCRATCH_RECIPE, SMALL_CLIP_RECIPE
 from rsbench.engine.losses import same_image_mask
 
 
@@ -41,6 +43,12 @@ def triplet_loss(
 
 class VSE(DualEncoderMethod):
     """VSE++ hinge triplet loss with the hardest negative, after a sum-of-hinges warm-up."""
+
+    PROFILES = {
+        "small": {**SMALL_CLIP_RECIPE, "sum_warmup_epochs": 0},
+        "paper": {**PAPER_CLIP_RECIPE, "sum_warmup_epochs": 0},
+    }
+    BACKBONE_RECIPES = {("small", "scratch"): {**SCRATCH_RECIPE, "sum_warmup_epochs": 2}}
 
     @dataclass
     class Options(DualEncoderMethod.Options):

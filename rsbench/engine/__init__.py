@@ -1,18 +1,43 @@
-"""Shared training machinery (torch): vocabulary, small encoders, the dual-encoder trainer.
+"""The training engine (torch): one loop for every method, and the blocks methods build from.
 
-Method plugins build on `DualEncoderMethod`; importing this package imports torch, so
-registration code must not import it (use lazy ``"module:Class"`` targets).
+- `TrainableMethod` (`trainer`): the loop and its hooks; `DualEncoderMethod` (`dual_encoder`):
+  the baselines' CLIP / from-scratch dual encoders on top of it;
+- `Features` (`features`), `RetrievalModel` and the CLIP wrapper (`models`);
+- `TextBatch`, `WordTokenizer`, `HFTokenizer` (`text`); `ImagePipeline` (`pipeline`);
+- `Schedule`, `decay_groups`, `make_optimizer` (`optim`); `Precision` (`precision`);
+- `ModelRetriever`, `ModelScorer` (`scoring`): evaluation through ``model.score`` in tiles;
+- offline transformers checkpoints (`hf`).
+
+Importing this package imports torch, so registration code must not import it (use lazy
+``"module:Class"`` targets).
 """
 
-from rsbench.engine.dual_encoder import Batch, DualEncoderMethod, EngineState
-from rsbench.engine.retriever import EmbeddingRetriever
+from rsbench.engine.dual_encoder import DualEncoderMethod
+from rsbench.engine.features import Features
+from rsbench.engine.models import CLIPDualEncoder, RetrievalModel, ScratchDualEncoder
+from rsbench.engine.pipeline import ImagePipeline
 from rsbench.engine.runtime import resolve_device, seed_everything
+from rsbench.engine.scoring import ModelRetriever, ModelScorer
+from rsbench.engine.text import HFTokenizer, TextBatch, WordTokenizer
+from rsbench.engine.trainer import Batch, EngineState, LossOutput, Optim, TrainableMethod
 
 __all__ = [
     "Batch",
+    "CLIPDualEncoder",
     "DualEncoderMethod",
-    "EmbeddingRetriever",
     "EngineState",
+    "Features",
+    "HFTokenizer",
+    "ImagePipeline",
+    "LossOutput",
+    "ModelRetriever",
+    "ModelScorer",
+    "Optim",
+    "RetrievalModel",
+    "ScratchDualEncoder",
+    "TextBatch",
+    "TrainableMethod",
+    "WordTokenizer",
     "resolve_device",
     "seed_everything",
 ]

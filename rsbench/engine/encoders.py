@@ -1,4 +1,4 @@
-"""Small encoders for the ``small`` profile: trained from scratch, fast on two CPU cores.
+"""Small encoders trained from scratch (``backbone: scratch``): fast on two CPU cores.
 
 The image encoder keeps the spatial layout until its last layer (captions of remote-sensing
 scenes talk about positions: "on the left", "in the corner"), so it ends in a flatten and a
@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rsbench.engine.text import TextBatch
 from rsbench.engine.vocab import PAD
 
 
@@ -41,18 +42,10 @@ class SmallImageEncoder(nn.Module):
         self.head = nn.Sequential(
             nn.Flatten(), nn.Dropout(0.1), nn.Linear(4 * width * side * side, embed_dim)
         )
-        self.register_buffer(
-            "mean", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1), persistent=False
-        )
-        self.register_buffer(
-            "std", torch.tensor([0.25, 0.25, 0.25]).view(1, 3, 1, 1), persistent=False
-        )
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """``images``: ``B × H × W × 3``, uint8 or float in 0..255 (after augmentation)."""
-        x = images.permute(0, 3, 1, 2).float() / 255.0
-        x = (x - self.mean) / self.std
-        return F.normalize(self.head(self.features(x)).float(), dim=-1)
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """``pixels``: ``B × 3 × H × W``, normalised by the image pipeline."""
+        return F.normalize(self.head(self.features(pixels)).float(), dim=-1)
 
 
 class SmallTextEncoder(nn.Module):
@@ -71,16 +64,15 @@ class SmallTextEncoder(nn.Module):
         self.embed = nn.Embedding(vocab_size, word_dim, padding_idx=PAD)
         if kind == "cnn":
             self.conv = nn.Conv1d(word_dim, hidden, 3, padding=1)
-            out = hidden
         elif kind == "gru":
             self.gru = nn.GRU(word_dim, hidden // 2, batch_first=True, bidirectional=True)
-            out = hidden
         else:
             raise ValueError(f"unknown text encoder {kind!r}; valid: cnn, gru")
-        self.head = nn.Linear(out, embed_dim)
+        self.head = nn.Linear(hidden, embed_dim)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        mask = (tokens != PAD).unsqueeze(-1)  # B × L × 1
+    def forward(self, text: TextBatch) -> torch.Tensor:
+        tokens = text.ids
+        mask = text.mask.unsqueeze(-1)  # B × L × 1
         x = self.embed(tokens)
         if self.kind == "cnn":
             h = F.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)
@@ -95,18 +87,3 @@ class SmallTextEncoder(nn.Module):
         h = h.masked_fill(~mask, float("-inf"))
         pooled = h.max(dim=1).values
         return F.normalize(self.head(pooled).float(), dim=-1)
-
-
-class DualEncoder(nn.Module):
-    """An image encoder and a text encoder whose dot product is the similarity."""
-
-    def __init__(self, image_encoder: nn.Module, text_encoder: nn.Module):
-        super().__init__()
-        self.image_encoder = image_encoder
-        self.text_encoder = text_encoder
-
-    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        return self.image_encoder(images)
-
-    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.text_encoder(tokens)

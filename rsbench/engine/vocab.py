@@ -17,11 +17,15 @@ def words(text: str) -> list[str]:
 
 
 class Vocabulary:
-    """Words seen at least ``min_count`` times in the training captions; others map to <unk>."""
+    """Words seen at least ``min_count`` times in the training captions; others map to <unk>.
 
-    def __init__(self, texts: Iterable[str], min_count: int = 1):
+    Words in ``exclude`` never get an id of their own (AMFMN's code maps stop-words to <unk>).
+    """
+
+    def __init__(self, texts: Iterable[str], min_count: int = 1, exclude: Iterable[str] = ()):
         counts = Counter(w for t in texts for w in words(t))
-        kept = sorted(w for w, c in counts.items() if c >= min_count)
+        excluded = set(exclude)
+        kept = sorted(w for w, c in counts.items() if c >= min_count and w not in excluded)
         self.itos = ["<pad>", "<unk>", *kept]
         self.stoi = {w: i for i, w in enumerate(self.itos)}
 
