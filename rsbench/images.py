@@ -42,8 +42,12 @@ _PIL_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError)
 
 # Damaged files make tifffile log and PIL warn before they fail; the error says why instead.
 logging.getLogger("tifffile").addHandler(logging.NullHandler())
-warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
-warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+def _quiet() -> None:
+    """Silence PIL's warnings about damaged and huge files (idempotent: no filter piles up)."""
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 class ImageTooLarge(Exception):
@@ -123,8 +127,11 @@ def read_rgb(path: Path) -> Image.Image:
     path = Path(path)
     if not path.is_file():
         raise RsbenchError(f"image not found: {path}")
+    _quiet()
+    identified = False  # PIL recognised the file (so a failure is damage, not the format)
     try:
         with Image.open(path) as image:
+            identified = True
             _check_pixels(*image.size)
             image.load()
             return to_rgb(image)
@@ -137,8 +144,10 @@ def read_rgb(path: Path) -> Image.Image:
     if path.suffix.lower() in TIFF_SUFFIXES:  # 16-bit RGB, multi-band: beyond PIL
         try:
             return Image.fromarray(array_to_rgb(_read_tiff(path)), mode="RGB")
-        except Exception as exc:
+        except ImageTooLarge as exc:
             error = str(exc)
+        except Exception as exc:
+            error = f"truncated or damaged TIFF ({error})" if identified else str(exc)
     raise RsbenchError(f"cannot read image {path}: {error}")
 
 
@@ -158,6 +167,7 @@ def check_image(path: Path, deep: bool = False) -> str | None:
     path = Path(path)
     if not path.is_file():
         return "missing"
+    _quiet()
     if deep:
         try:
             read_rgb(path)
@@ -190,6 +200,7 @@ def check_image(path: Path, deep: bool = False) -> str | None:
 
 def image_size(path: Path) -> tuple[int, int] | None:
     """Width and height from the file header (PIL, or tifffile for TIFFs PIL cannot read)."""
+    _quiet()
     try:
         with Image.open(path) as image:
             return image.size
