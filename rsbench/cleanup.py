@@ -107,8 +107,8 @@ def clean_once(folder: Path | str) -> None:
         from rsbench.progress import say
 
         say(
-            f"rsbench: removed {len(removed)} stale temporary file(s) of an interrupted write "
-            f"in {folder}"
+            f"rsbench: removed {len(removed)} stale temporary file(s) left by an interrupted "
+            f"write in {folder}"
         )
 
 

@@ -266,6 +266,8 @@ def load_images(paths: Sequence[Path], size: int) -> np.ndarray:
                 cached = np.load(path, mmap_mode="r")
                 if cached.shape == (len(paths), size, size, 3) and cached.dtype == np.uint8:
                     array = cached
+            if array is not None and not path.with_suffix(".json").exists():
+                _write_meta(path, paths, size)  # a run killed between the two writes
         if array is None:
             from rsbench.progress import bar
 
@@ -283,10 +285,15 @@ def _write_cache(path: Path, array: np.ndarray, paths: Sequence[Path], size: int
     """The array, then its description (what it holds), each written atomically."""
     try:
         atomic_save(path, lambda fh: np.save(fh, array))
-        meta = {"size": size, "images": len(paths), "first": str(paths[0]) if len(paths) else None}
-        atomic_write_json(path.with_suffix(".json"), meta)
     except OSError:  # a read-only or full cache only costs speed
-        pass
+        return
+    _write_meta(path, paths, size)
+
+
+def _write_meta(path: Path, paths: Sequence[Path], size: int) -> None:
+    meta = {"size": size, "images": len(paths), "first": str(paths[0]) if len(paths) else None}
+    with contextlib.suppress(OSError):
+        atomic_write_json(path.with_suffix(".json"), meta)
 
 
 def clear_memo() -> None:
