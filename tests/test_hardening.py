@@ -454,3 +454,18 @@ def test_an_unreadable_record_is_one_line(tmp_path, monkeypatch, capsys):
     path.chmod(0)
     code, _, err = run_main(["leaderboard", "runs", "--out", "boards"], capsys)
     assert code == 2 and "permission denied" in err and len(err.strip().splitlines()) == 1
+
+
+def test_follow_symlinks_reaches_the_dataset_and_is_not_part_of_the_cell_id(tmp_path):
+    from rsbench.grid import build_grid
+    from rsbench.runner import Runner
+
+    make_ucm(tmp_path / "data")
+    base = {"methods": "infonce", "datasets": "ucm", "noise": "0.2", "data_root": str(tmp_path)}
+    plain, allowed = (
+        Runner(build_grid({**base, **extra})).prepare()[0]
+        for extra in ({}, {"follow_symlinks": True})
+    )
+    assert plain.dataset.options.follow_symlinks is False
+    assert allowed.dataset.options.follow_symlinks is True
+    assert plain.cell_id == allowed.cell_id  # where files are read from is not the experiment
