@@ -461,7 +461,7 @@ def test_follow_symlinks_reaches_the_dataset_and_is_not_part_of_the_cell_id(tmp_
     from rsbench.runner import Runner
 
     make_ucm(tmp_path / "data")
-    base = {"methods": "infonce", "datasets": "ucm", "noise": "0.2", "data_root": str(tmp_path)}
+    base = {"methods": "infonce", "datasets": "ucm", "noise": "0.2", "data_root": str(tmp_path / "data")}
     plain, allowed = (
         Runner(build_grid({**base, **extra})).prepare()[0]
         for extra in ({}, {"follow_symlinks": True})
