@@ -255,6 +255,8 @@ CASES = [
     Case("run-cells-is-file", "outputs", [*NEW_CELL, "--out", "r2", "--no-leaderboard"], "r2/cells is not a folder", "keeps its cells there", make_file("r2/cells")),
     Case("run-noise-folder-is-file", "outputs", [*NEW_CELL, "--out", "r2", "--no-leaderboard"], "r2/noise/synthrs-tiny is not a folder", "run folder", make_file("r2/noise/synthrs-tiny")),
     Case("cache-is-file", "outputs", [*NEW_CELL, *OUTS], "is not a folder", "set RSBENCH_CACHE", make_file("cachefile"), {"RSBENCH_CACHE": "cachefile"}),
+    Case("data-check-cache-is-file", "outputs", ["data", "check", "synthrs-tiny", "--quick"], "cannot generate synthrs-tiny into afile/datasets/", "set RSBENCH_CACHE to a folder", env={"RSBENCH_CACHE": "afile"}),
+    Case("noise-show-cache-datasets-is-file", "outputs", ["noise", "show", "--dataset", "synthrs-tiny", "--noise-model", "caption_shuffle", "--ratio", "0.2"], "File exists (c2/datasets)", "set RSBENCH_CACHE to a folder", make_file("c2/datasets"), {"RSBENCH_CACHE": "c2"}),
     Case("config-out-is-file", "outputs", ["run", "--config", "g.yaml"], "afile exists and is not a folder", "give a writable folder", config(out="afile")),
     # YAML values of the wrong type where a path or a string is expected
     Case("yaml-out-number", "yaml", ["run", "--config", "g.yaml"], "out must be a path (a non-empty string), got 5", "non-empty string", config(out=5)),
@@ -330,8 +332,8 @@ CASES = [
     Case("split-unknown", "dataset folders", [*UCM, "--split", "rrsitr"], "unknown split definition 'rrsitr'", "valid: karpathy, amfmn"),
     Case("dataset-unknown", "dataset folders", ["data", "check", "ucmm", "--data-root", "data"], "unknown dataset 'ucmm'", "did you mean 'ucm'"),
     # plugins
-    Case("plugin-init-raises", "plugins", ["run", "--methods", "broken", *TINY_RUN, "--noise", "0.2", *OUTS], "method 'broken' (plugin rsb_raises) failed to start: RuntimeError: no GPU driver", "plugin rsb_raises", plugin("rsb_raises", "raise RuntimeError('no GPU driver')"), {"RSBENCH_LOAD_PLUGINS": "rsbench,rsb_raises"}),
-    Case("plugin-init-exits", "plugins", ["run", "--methods", "broken", *TINY_RUN, "--noise", "0.2", *OUTS], "failed to start: SystemExit: 3", "plugin rsb_exits", plugin("rsb_exits", "sys.exit(3)"), {"RSBENCH_LOAD_PLUGINS": "rsbench,rsb_exits"}),
+    Case("plugin-init-raises", "plugins", ["run", "--methods", "broken", *TINY_RUN, "--noise", "0.2", *OUTS], "method 'broken' (plugin rsb_init_raises) failed to start: RuntimeError: no GPU driver", "plugin rsb_init_raises", plugin("rsb_init_raises", "raise RuntimeError('no GPU driver')"), {"RSBENCH_LOAD_PLUGINS": "rsbench,rsb_init_raises"}),
+    Case("plugin-init-exits", "plugins", ["run", "--methods", "broken", *TINY_RUN, "--noise", "0.2", *OUTS], "failed to start: SystemExit: 3", "plugin rsb_init_exits", plugin("rsb_init_exits", "sys.exit(3)"), {"RSBENCH_LOAD_PLUGINS": "rsbench,rsb_init_exits"}),
     Case("method-unknown", "plugins", ["run", "--methods", "infonse", *TINY_RUN, *OUTS], "unknown method 'infonse'", "did you mean 'infonce'"),
     Case("method-twice", "plugins", ["run", "--methods", "infonce,infonce", *TINY_RUN, *OUTS], "'infonce' is listed twice", "listed twice"),
     # command-line usage

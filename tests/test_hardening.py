@@ -124,7 +124,10 @@ def register_methods(register):
 
 def test_sys_exit_inside_fit_is_that_cells_failure(tmp_path, monkeypatch, capsys):
     site = write_distribution(
-        tmp_path / "site", "rsbench-exits", {"exits": "rsb_exits"}, {"rsb_exits.py": EXITING}
+        tmp_path / "site",
+        "rsbench-exits",
+        {"exits": "rsb_exit_in_fit"},
+        {"rsb_exit_in_fit.py": EXITING},
     )
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setenv("RSBENCH_LOAD_PLUGINS", "rsbench,exits")
@@ -461,7 +464,12 @@ def test_follow_symlinks_reaches_the_dataset_and_is_not_part_of_the_cell_id(tmp_
     from rsbench.runner import Runner
 
     make_ucm(tmp_path / "data")
-    base = {"methods": "infonce", "datasets": "ucm", "noise": "0.2", "data_root": str(tmp_path / "data")}
+    base = {
+        "methods": "infonce",
+        "datasets": "ucm",
+        "noise": "0.2",
+        "data_root": str(tmp_path / "data"),
+    }
     plain, allowed = (
         Runner(build_grid({**base, **extra})).prepare()[0]
         for extra in ({}, {"follow_symlinks": True})

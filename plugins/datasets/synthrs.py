@@ -31,6 +31,7 @@ from typing import Literal
 
 from rsbench.cache import cache_dir
 from rsbench.data import DatasetSplits
+from rsbench.errors import RsbenchError
 from rsbench.fileio import atomic_directory, atomic_write_json, canonical_json, held_lock
 from rsbench.karpathy import write_karpathy
 from rsbench.progress import bar, say
@@ -101,6 +102,15 @@ class SynthRS(LocalDataset):
         root = self.root()
         if self.damage(root) is None:  # hashing every file: about 0.2 s for the full synthrs
             return
+        try:
+            self._generate_locked(root)
+        except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
+            raise RsbenchError(
+                f"cannot generate {self.name} into {root}: {exc.strerror or exc} "
+                f"({exc.filename}); set RSBENCH_CACHE to a folder rsbench may write"
+            ) from None
+
+    def _generate_locked(self, root: Path) -> None:
         with held_lock(root.parent / f".{root.name}.lock"):
             why = self.damage(root)  # another process may have generated it meanwhile
             if why is not None:
