@@ -50,7 +50,7 @@ def remove_stale_temps(folder: Path | str) -> list[Path]:
         return []
     removed = []
     for entry in entries:
-        if not is_temporary(entry.name) or entry.path in IN_PROGRESS:
+        if not is_temporary(entry.name) or os.path.abspath(entry.path) in IN_PROGRESS:
             continue
         with contextlib.suppress(OSError):
             if entry.is_symlink():

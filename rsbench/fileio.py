@@ -33,7 +33,8 @@ except ImportError:  # not POSIX: temporaries are then judged by age alone (rsbe
 TEMP_SUFFIX = ".tmp"
 #: the lock file inside a temporary directory that marks it as being written
 DIR_LOCK = ".rsbench-writing"
-#: temporaries this process is writing right now (a same-process cleanup never touches them)
+#: temporaries this process is writing right now, as absolute paths (a cleanup in this process
+#: never touches them, even where locks are per process rather than per open file)
 IN_PROGRESS: set[str] = set()
 
 
@@ -96,10 +97,13 @@ def _locked_temp_file(path: Path) -> tuple[int, str]:
     """A new temporary sibling of ``path``, locked, with the umask's mode."""
     while True:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-        os.chmod(tmp, file_mode())
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, file_mode())
+        else:
+            os.chmod(tmp, file_mode())
         try_lock(fd, blocking=True)
         if same_file(tmp, fd):  # not taken by a cleanup between creation and locking
-            IN_PROGRESS.add(tmp)
+            IN_PROGRESS.add(os.path.abspath(tmp))
             return fd, tmp
         os.close(fd)
 
@@ -134,7 +138,7 @@ def atomic_file(path: Path | str, text: bool = False) -> Iterator[IO[Any]]:
             os.unlink(tmp)
         raise
     finally:
-        IN_PROGRESS.discard(tmp)
+        IN_PROGRESS.discard(os.path.abspath(tmp))
 
 
 def commit(tmp: str | Path, path: Path) -> None:
@@ -192,9 +196,9 @@ def atomic_directory(path: Path | str, replace: bool = False) -> Iterator[Path]:
     _first_write_into(path.parent)
     while True:
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent))
-        os.chmod(tmp, dir_mode())
         lock_path = tmp / DIR_LOCK
         try:
+            os.chmod(tmp, dir_mode())
             fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode())
         except FileNotFoundError:  # taken by a cleanup at once: try again
             continue
@@ -202,7 +206,7 @@ def atomic_directory(path: Path | str, replace: bool = False) -> Iterator[Path]:
         if same_file(lock_path, fd):
             break
         os.close(fd)
-    IN_PROGRESS.add(str(tmp))
+    IN_PROGRESS.add(os.path.abspath(tmp))
     try:
         yield tmp
         aside = None
@@ -224,4 +228,4 @@ def atomic_directory(path: Path | str, replace: bool = False) -> Iterator[Path]:
         raise
     finally:
         os.close(fd)
-        IN_PROGRESS.discard(str(tmp))
+        IN_PROGRESS.discard(os.path.abspath(tmp))
