@@ -477,3 +477,24 @@ def test_follow_symlinks_reaches_the_dataset_and_is_not_part_of_the_cell_id(tmp_
     assert plain.dataset.options.follow_symlinks is False
     assert allowed.dataset.options.follow_symlinks is True
     assert plain.cell_id == allowed.cell_id  # where files are read from is not the experiment
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from rsbench.fileio import atomic_write_text
+
+folder, tag = Path(sys.argv[1]), sys.argv[2]
+for i in range(300):
+    atomic_write_text(folder / f"{tag}-{i % 7}.json", "x" * 4000 + f" {i}\\n")
+"""
+
+
+def test_cleaning_while_others_write_never_breaks_a_write(tmp_path):
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), tag]) for tag in "ab"]
+    while any(w.poll() is None for w in writers):
+        remove_stale_temps(tmp_path)  # races every writer's temporaries, all the time
+    assert [w.returncode for w in writers] == [0, 0]
+    files = sorted(tmp_path.iterdir())
+    assert [p.name for p in files] == sorted(f"{t}-{i}.json" for t in "ab" for i in range(7))
+    assert all(p.read_text().startswith("x" * 4000) for p in files)  # each one whole
