@@ -31,16 +31,41 @@ def build(steps: int, batch_size: int):
     method = InfoNCE()  # small profile: the pretrained small CLIP
     n_rows = steps * batch_size
     rng = np.random.default_rng(0)
-    words = "a an the plane ship red white two three runway port near left right of and".split()
+    words = [
+        "a",
+        "an",
+        "the",
+        "plane",
+        "ship",
+        "red",
+        "white",
+        "two",
+        "three",
+        "runway",
+        "port",
+        "near",
+        "left",
+        "right",
+        "of",
+        "and",
+    ]
     texts = [" ".join(rng.choice(words, size=rng.integers(5, 14))) for _ in range(n_rows)]
     image = np.arange(n_rows) // 5
-    pairs = TrainPairs([str(i) for i in range(image.max() + 1)], [None] * (image.max() + 1), [None] * (image.max() + 1), texts, image)
+    pairs = TrainPairs(
+        [str(i) for i in range(image.max() + 1)],
+        [None] * (image.max() + 1),
+        [None] * (image.max() + 1),
+        texts,
+        image,
+    )
     task = TrainTask(pairs, EvalSet([], [], np.zeros(0)), seed=0, device="cpu", work_dir=None)
     model = method.build(task)
     tokenizer = method.make_tokenizer(task)
     pipeline = method.image_pipeline()
     decode = pipeline.train_decode_size
-    pixels = torch.from_numpy(rng.integers(0, 256, (image.max() + 1, decode, decode, 3), dtype=np.uint8))
+    pixels = torch.from_numpy(
+        rng.integers(0, 256, (image.max() + 1, decode, decode, 3), dtype=np.uint8)
+    )
     state = EngineState(
         task=task,
         model=model,

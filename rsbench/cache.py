@@ -52,8 +52,12 @@ def fingerprint_items(items: Iterable[Any]) -> str:
 
 def array_path(namespace: str, key: dict[str, Any]) -> Path:
     if not _NAMESPACE.match(namespace):
-        raise ValueError(f"cache namespace {namespace!r}: use lower-case letters, digits, '_', '-', '.'")
-    digest = hashlib.sha256(canonical_json({"namespace": namespace, "key": key}).encode()).hexdigest()
+        raise ValueError(
+            f"cache namespace {namespace!r}: use lower-case letters, digits, '_', '-', '.'"
+        )
+    digest = hashlib.sha256(
+        canonical_json({"namespace": namespace, "key": key}).encode()
+    ).hexdigest()
     return cache_dir() / "arrays" / namespace / f"{digest[:32]}.npy"
 
 
@@ -115,8 +119,14 @@ def _write(path: Path, array: np.ndarray, spelled_key: str) -> None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
-        meta = {"key": json.loads(spelled_key), "shape": list(array.shape), "dtype": str(array.dtype)}
-        atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=1, sort_keys=True) + "\n")
+        meta = {
+            "key": json.loads(spelled_key),
+            "shape": list(array.shape),
+            "dtype": str(array.dtype),
+        }
+        atomic_write_text(
+            path.with_suffix(".json"), json.dumps(meta, indent=1, sort_keys=True) + "\n"
+        )
     except OSError:  # a read-only or full cache only costs time
         pass
 

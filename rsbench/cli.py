@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -103,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip missing or unreadable images of local datasets (counted in the records)",
     )
     run.add_argument(
+        "--follow-symlinks",
+        dest="follow_symlinks",
+        action="store_const",
+        const=True,
+        help="read images through symbolic links that lead outside the dataset folder",
+    )
+    run.add_argument(
         "--multi-positive",
         action="store_true",
         help="also show multi-positive retrieval tables (identical captions count as correct)",
@@ -153,6 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--quick", action="store_true", help="read image headers only, not every pixel"
     )
+    check.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="read images through symbolic links that lead outside the dataset folder",
+    )
     where = data_sub.add_parser("where", help="the folder each dataset would be read from")
     where.add_argument("datasets", nargs="*", help="dataset names [all]")
     where.add_argument("--data-root", dest="data_root", help="the data folder to try")
@@ -188,13 +201,18 @@ def warn_plugin_failures(plugins) -> None:
             f"rsbench: warning: plugin {info.name!r} is broken ({info.errors[0]}); see 'rsbench plugins'",
             file=sys.stderr,
         )
+    if plugins.unmatched_requests:
+        print(
+            f"rsbench: warning: RSBENCH_LOAD_PLUGINS names {', '.join(plugins.unmatched_requests)}, "
+            f"which no installed plugin is called; installed: {', '.join(plugins.installed) or 'none'}",
+            file=sys.stderr,
+        )
 
 
 def cmd_list(args) -> int:
     from rsbench.plugins import get_plugins
 
     plugins = get_plugins()
-    warn_plugin_failures(plugins)
     kinds = [args.kind] if args.kind else ["methods", "datasets", "noise"]
     for n, key in enumerate(kinds):
         registry = plugins.registries[key]
@@ -202,7 +220,12 @@ def cmd_list(args) -> int:
             print(("\n" if n else "") + f"{key}:")
         entries = registry.entries()
         if not entries:
-            print("  (none registered; is rsbench installed with 'pip install -e .'?)")
+            selected = os.environ.get("RSBENCH_LOAD_PLUGINS")
+            print(
+                f"  (none registered; RSBENCH_LOAD_PLUGINS={selected!r} selects the plugins loaded)"
+                if selected is not None
+                else "  (none registered; is rsbench installed with 'pip install -e .'?)"
+            )
         width = max((len(e.name) for e in entries), default=0)
         for e in entries:
             print(f"  {e.name:<{width}}  v{e.version:<4} {e.description}  [{e.plugin}]")
@@ -235,7 +258,6 @@ def cmd_run(args) -> int:
 
     grid = build_grid(settings_from_args(args))
     plugins = get_plugins()
-    warn_plugin_failures(plugins)
     from rsbench.runner import Runner
 
     runner = Runner(grid, plugins, force=args.force)
@@ -246,6 +268,7 @@ def cmd_run(args) -> int:
             state = "done" if is_done(grid.out, pc.cell_id) else "todo"
             print(f"{pc.cell_id}  {state}  {pc.cell.label()}")
         return 0
+    check_run_start(grid, leaderboard=not args.no_leaderboard)
     try:
         result = runner.run()
     except KeyboardInterrupt:
@@ -256,11 +279,12 @@ def cmd_run(args) -> int:
         return 130
     if not args.no_leaderboard:
         from rsbench.leaderboard import write_leaderboards
-        from rsbench.records import iter_records
+        from rsbench.record_check import load_records, warn_left_out
 
-        records = iter_records([grid.out])
+        loaded = load_records([grid.out])
+        warn_left_out(loaded)
         for path in write_leaderboards(
-            records, grid.leaderboard_dir, result.datasets, args.multi_positive
+            loaded.records, grid.leaderboard_dir, result.datasets, args.multi_positive
         ):
             print(f"rsbench: wrote {path}", file=sys.stderr)
     print(
@@ -271,15 +295,36 @@ def cmd_run(args) -> int:
     return 1 if result.failed else 0
 
 
+def check_run_start(grid, leaderboard: bool) -> None:
+    """Before training: every output location, and the records the leaderboard will read."""
+    from rsbench.cache import cache_dir
+    from rsbench.cleanup import clean_run_outputs
+    from rsbench.names import name_problem
+    from rsbench.record_check import load_records
+    from rsbench.validation import check_run_outputs
+
+    datasets = [d.name for d in grid.datasets if name_problem(d.name) is None]
+    board_dir = grid.leaderboard_dir if leaderboard else None
+    check_run_outputs(grid.out, board_dir, datasets, cache_dir())
+    if leaderboard:
+        load_records([grid.out])  # a malformed record fails now, not after the training
+    clean_run_outputs(grid.out, board_dir)
+
+
 def cmd_leaderboard(args) -> int:
     from rsbench.leaderboard import group_by_dataset, render_dataset, write_leaderboards
-    from rsbench.records import iter_records
+    from rsbench.record_check import load_records, warn_left_out
+    from rsbench.validation import check_output_dir
 
     run_dirs = args.run_dirs or [Path("runs")]
     for d in run_dirs:
         if not d.exists():
             raise RsbenchError(f"run directory not found: {d}")
-    records = list(iter_records(run_dirs))
+    if not args.check:
+        check_output_dir(args.out, "leaderboard folder (--out)")
+    loaded = load_records(run_dirs)
+    warn_left_out(loaded)
+    records = loaded.records
     if not records:
         raise RsbenchError(
             f"no cell records found in {', '.join(map(str, run_dirs))} (expected <dir>/cells/*.json)"
@@ -312,6 +357,8 @@ def cmd_noise(args) -> int:
     return cli_data.noise_show(args)
 
 
+#: the commands that load plugins, and so warn about broken ones
+PLUGIN_COMMANDS = ("run", "list", "data", "noise")
 COMMANDS = {
     "run": cmd_run,
     "list": cmd_list,
@@ -329,9 +376,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        if args.command in PLUGIN_COMMANDS:
+            from rsbench.plugins import get_plugins
+
+            warn_plugin_failures(get_plugins())
         return COMMANDS[args.command](args)
     except RsbenchError as exc:
         print(f"rsbench: error: {exc}", file=sys.stderr)
+        return 2
+    except PermissionError as exc:  # a shared folder of another user, a read-only disk
+        where = f": {exc.filename}" if exc.filename else ""
+        print(
+            f"rsbench: error: permission denied{where}; check the folder's owner and mode",
+            file=sys.stderr,
+        )
         return 2
     except BrokenPipeError:
         return 0

@@ -21,6 +21,8 @@ def data_check(args) -> int:
     from rsbench.datacheck import check_dataset, format_report, unusable_reason
 
     options = {"split": args.split} if args.split else {}
+    if args.follow_symlinks:
+        options["follow_symlinks"] = True
     dataset = _dataset(args.dataset, args.data_root, **options)
     splits = dataset.read()
     reports = check_dataset(splits, deep=not args.quick, progress=progress.bar)

@@ -26,6 +26,13 @@ from typing import Any
 
 from rsbench.errors import RsbenchError
 from rsbench.fileio import canonical_json
+from rsbench.validation import (
+    bool_setting,
+    integer_setting,
+    path_setting,
+    seed_setting,
+    string_setting,
+)
 
 CONFIG_KEYS = (
     "methods",
@@ -41,6 +48,7 @@ CONFIG_KEYS = (
     "leaderboard_dir",
     "data_root",
     "skip_bad_images",
+    "follow_symlinks",
     "profile",
     "weights_dir",
 )
@@ -71,6 +79,7 @@ class GridSpec:
     leaderboard_dir: Path = Path("leaderboards")
     data_root: Path | None = None
     skip_bad_images: bool = False
+    follow_symlinks: bool = False
     profile: str = "auto"  # auto: each dataset's default (small for synthrs, paper for real data)
     weights_dir: Path | None = None
 
@@ -161,15 +170,7 @@ def parse_ratio(value: Any) -> float:
 
 
 def parse_seed(value: Any, what: str = "seed") -> int:
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        seed = int(str(value))
-    except (TypeError, ValueError):
-        raise RsbenchError(f"{what} {value!r} is not an integer") from None
-    if seed < 0:
-        raise RsbenchError(f"{what} {value!r} must be >= 0")
-    return seed
+    return seed_setting(value, what)
 
 
 def _dedupe(values: list) -> list:
@@ -270,14 +271,12 @@ def build_grid(settings: dict[str, Any]) -> GridSpec:
         raise RsbenchError(
             f"validation {validation!r} is not one of: {', '.join(VALIDATION_MODES)}"
         )
-    profile = str(settings.get("profile", "auto"))
+    profile = string_setting(settings.get("profile", "auto"), "profile")
     if profile not in PROFILES:
         raise RsbenchError(f"profile {profile!r} is not one of: {', '.join(PROFILES)}")
     epochs = settings.get("epochs")
     if epochs is not None:
-        epochs = parse_seed(epochs, "epochs")
-        if epochs < 1:
-            raise RsbenchError("epochs must be at least 1")
+        epochs = integer_setting(epochs, "epochs", 1)
     return GridSpec(
         methods=parse_components(settings["methods"], "methods"),
         datasets=parse_components(settings.get("datasets", "synthrs"), "datasets"),
@@ -294,11 +293,18 @@ def build_grid(settings: dict[str, Any]) -> GridSpec:
         noise_seed=parse_seed(settings.get("noise_seed", 42), "noise seed"),
         epochs=epochs,
         validation=validation,
-        device=str(settings.get("device", "auto")),
-        out=Path(settings.get("out", "runs")),
-        leaderboard_dir=Path(settings.get("leaderboard_dir", "leaderboards")),
-        data_root=Path(settings["data_root"]) if settings.get("data_root") else None,
-        skip_bad_images=bool(settings.get("skip_bad_images", False)),
+        device=string_setting(settings.get("device", "auto"), "device"),
+        out=path_setting(settings.get("out", "runs"), "out"),
+        leaderboard_dir=path_setting(
+            settings.get("leaderboard_dir", "leaderboards"), "leaderboard_dir"
+        ),
+        data_root=path_setting(settings["data_root"], "data_root")
+        if settings.get("data_root") is not None
+        else None,
+        skip_bad_images=bool_setting(settings.get("skip_bad_images", False), "skip_bad_images"),
+        follow_symlinks=bool_setting(settings.get("follow_symlinks", False), "follow_symlinks"),
         profile=profile,
-        weights_dir=Path(settings["weights_dir"]) if settings.get("weights_dir") else None,
+        weights_dir=path_setting(settings["weights_dir"], "weights_dir")
+        if settings.get("weights_dir") is not None
+        else None,
     )

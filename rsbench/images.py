@@ -9,15 +9,19 @@ entry. Entries are written atomically. ``RSBENCH_IMAGE_CACHE=0`` keeps arrays in
 Colour handling: grayscale, palette, CMYK and RGBA images become 8-bit RGB (alpha dropped);
 16-bit and float images are stretched from their own min..max to 0..255; multi-band TIFFs
 (read with tifffile where PIL cannot) keep their first three bands.
+
+Images larger than `MAX_PIXELS` are refused before they are decoded (a 20000 × 20000 file of
+a few kilobytes would otherwise take gigabytes), and the libraries' own log lines and
+warnings about damaged files are kept quiet: the reason is in the one error rsbench gives.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
+import logging
 import os
-import tempfile
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,10 +31,59 @@ from PIL import Image, UnidentifiedImageError
 
 from rsbench.cache import cache_dir
 from rsbench.errors import RsbenchError
+from rsbench.fileio import atomic_save, atomic_write_json
 
 _MEMO: OrderedDict[str, np.ndarray] = OrderedDict()
 _MEMO_ENTRIES = 4
 TIFF_SUFFIXES = (".tif", ".tiff")
+#: the largest image rsbench decodes (PIL's own limit, about 9459 × 9459)
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+_PIL_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError)
+
+# Damaged files make tifffile log and PIL warn before they fail; the error says why instead.
+logging.getLogger("tifffile").addHandler(logging.NullHandler())
+
+
+def _quiet() -> None:
+    """Silence PIL's warnings about damaged and huge files (idempotent: no filter piles up)."""
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+class ImageTooLarge(Exception):
+    """An image whose pixel count exceeds `MAX_PIXELS`."""
+
+
+def _check_pixels(width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise ImageTooLarge(
+            f"{width} x {height} pixels is more than the {MAX_PIXELS:,} rsbench decodes "
+            "(a decompression bomb, or not a dataset image)"
+        )
+
+
+def _bomb_size(exc: Exception) -> str:
+    """PIL's refusal of a huge image, in the words of `_check_pixels`."""
+    import re
+
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    pixels = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+    return f"{pixels} is more than the {MAX_PIXELS:,} rsbench decodes (a decompression bomb?)"
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    """A TIFF PIL cannot read (16-bit RGB, multi-band), with tifffile, size-checked first."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        if not tif.pages:
+            raise ValueError("no image in the file (truncated or damaged TIFF)")
+        page = tif.pages[0]
+        _check_pixels(int(page.imagewidth), int(page.imagelength))
+        arr = page.asarray()
+    if arr.size == 0:
+        raise ValueError("no image data (truncated or damaged TIFF)")
+    return arr
 
 
 def _stretch(arr: np.ndarray) -> np.ndarray:
@@ -74,19 +127,27 @@ def read_rgb(path: Path) -> Image.Image:
     path = Path(path)
     if not path.is_file():
         raise RsbenchError(f"image not found: {path}")
+    _quiet()
+    identified = False  # PIL recognised the file (so a failure is damage, not the format)
     try:
         with Image.open(path) as image:
+            identified = True
+            _check_pixels(*image.size)
             image.load()
             return to_rgb(image)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except ImageTooLarge as exc:
+        raise RsbenchError(f"cannot read image {path}: {exc}") from None
+    except Image.DecompressionBombError as exc:
+        raise RsbenchError(f"cannot read image {path}: {_bomb_size(exc)}") from None
+    except _PIL_ERRORS as exc:
         error = str(exc)
     if path.suffix.lower() in TIFF_SUFFIXES:  # 16-bit RGB, multi-band: beyond PIL
         try:
-            import tifffile
-
-            return Image.fromarray(array_to_rgb(tifffile.imread(path)), mode="RGB")
-        except Exception as exc:
+            return Image.fromarray(array_to_rgb(_read_tiff(path)), mode="RGB")
+        except ImageTooLarge as exc:
             error = str(exc)
+        except Exception as exc:
+            error = f"truncated or damaged TIFF ({error})" if identified else str(exc)
     raise RsbenchError(f"cannot read image {path}: {error}")
 
 
@@ -111,6 +172,7 @@ def check_image(path: Path, deep: bool = False) -> str | None:
     path = Path(path)
     if not path.is_file():
         return "missing"
+    _quiet()
     if deep:
         try:
             read_rgb(path)
@@ -119,16 +181,23 @@ def check_image(path: Path, deep: bool = False) -> str | None:
         return None
     try:
         with Image.open(path) as image:
-            image.size  # noqa: B018 - the header is parsed on open
+            _check_pixels(*image.size)  # the header is parsed on open
         return None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except ImageTooLarge as exc:
+        return f"unreadable ({exc})"
+    except Image.DecompressionBombError as exc:
+        return f"unreadable ({_bomb_size(exc)})"
+    except _PIL_ERRORS as exc:
         if path.suffix.lower() in TIFF_SUFFIXES:
             try:
                 import tifffile
 
                 with tifffile.TiffFile(path) as tif:
-                    tif.pages[0].shape  # noqa: B018
+                    page = tif.pages[0]
+                    _check_pixels(int(page.imagewidth), int(page.imagelength))
                 return None
+            except ImageTooLarge as too_large:
+                return f"unreadable ({too_large})"
             except Exception:
                 pass
         return f"unreadable ({exc})"
@@ -136,10 +205,11 @@ def check_image(path: Path, deep: bool = False) -> str | None:
 
 def image_size(path: Path) -> tuple[int, int] | None:
     """Width and height from the file header (PIL, or tifffile for TIFFs PIL cannot read)."""
+    _quiet()
     try:
         with Image.open(path) as image:
             return image.size
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+    except (*_PIL_ERRORS, Image.DecompressionBombError):
         pass
     if Path(path).suffix.lower() in TIFF_SUFFIXES:
         with contextlib.suppress(Exception):
@@ -210,6 +280,8 @@ def load_images(paths: Sequence[Path], size: int, interpolation: str = "bilinear
                 cached = np.load(path, mmap_mode="r")
                 if cached.shape == (len(paths), size, size, 3) and cached.dtype == np.uint8:
                     array = cached
+            if array is not None and not path.with_suffix(".json").exists():
+                _write_meta(path, paths, size)  # a run killed between the two writes
         if array is None:
             from rsbench.progress import bar
 
@@ -229,17 +301,18 @@ def load_images(paths: Sequence[Path], size: int, interpolation: str = "bilinear
 
 
 def _write_cache(path: Path, array: np.ndarray, paths: Sequence[Path], size: int) -> None:
+    """The array, then its description (what it holds), each written atomically."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npy", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, array)
-        os.replace(tmp, path)
-        meta = {"size": size, "images": len(paths), "first": str(paths[0]) if len(paths) else None}
-        path.with_suffix(".json").write_text(json.dumps(meta) + "\n")
+        atomic_save(path, lambda fh: np.save(fh, array))
     except OSError:  # a read-only or full cache only costs speed
-        with contextlib.suppress(OSError, UnboundLocalError):
-            os.unlink(tmp)
+        return
+    _write_meta(path, paths, size)
+
+
+def _write_meta(path: Path, paths: Sequence[Path], size: int) -> None:
+    meta = {"size": size, "images": len(paths), "first": str(paths[0]) if len(paths) else None}
+    with contextlib.suppress(OSError):
+        atomic_write_json(path.with_suffix(".json"), meta)
 
 
 def clear_memo() -> None:

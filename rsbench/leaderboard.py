@@ -27,6 +27,8 @@ from typing import Any
 
 from rsbench.fileio import atomic_write_text, canonical_json
 from rsbench.metrics import METRIC_NAMES
+from rsbench.names import child_path
+from rsbench.validation import check_output_file
 
 COLUMN_TITLES = {
     "i2t_R@1": "I→T R@1",
@@ -471,9 +473,9 @@ def write_leaderboards(
     """Write ``<out_dir>/<dataset>.md`` for each dataset (all, or those named)."""
     by_dataset = group_by_dataset(records)
     wanted = sorted(by_dataset) if datasets is None else sorted(set(datasets) & set(by_dataset))
-    paths = []
-    for dataset in wanted:
-        path = Path(out_dir) / f"{dataset}.md"
+    paths = [child_path(out_dir, dataset, ".md", "dataset name") for dataset in wanted]
+    for path in paths:  # all checked before any is written
+        check_output_file(path, "leaderboard")
+    for dataset, path in zip(wanted, paths, strict=True):
         atomic_write_text(path, render_dataset(dataset, by_dataset[dataset], multi_positive))
-        paths.append(path)
     return paths

@@ -23,6 +23,7 @@ from rsbench.components import Corruption, NoiseModel, TrainPairs
 from rsbench.data import Split
 from rsbench.errors import RsbenchError
 from rsbench.fileio import atomic_write_text, canonical_json
+from rsbench.names import child_path
 
 SCHEMA_VERSION = 1
 
@@ -225,14 +226,24 @@ def noise_file_for(
     seed: int,
     dataset_spec: dict[str, Any],
 ) -> tuple[NoiseFile, Path]:
-    """Load the cell's noise file from ``directory``, or build and save it once."""
+    """Load the cell's noise file from ``directory``, or build and save it once.
+
+    A file that cannot be read or fails its hash (damaged on disk) is built again: it is a
+    pure function of its spec, so the rebuilt file is the one every earlier record used.
+    """
     spec = noise_spec(dataset_spec, model, ratio, seed)
     key = noise_key(spec)
-    path = Path(directory) / f"{model.name}-r{ratio:g}-s{seed}-{key[:12]}.json"
+    path = child_path(directory, f"{model.name}-r{ratio:g}-s{seed}-{key[:12]}", ".json")
     if path.exists():
-        nf = NoiseFile.load(path)
-        if nf.key == key:
-            return nf, path
+        try:
+            nf = NoiseFile.load(path)
+        except RsbenchError as exc:
+            from rsbench.progress import say
+
+            say(f"rsbench: {exc}; building it again")
+        else:
+            if nf.key == key:
+                return nf, path
     nf = build_noise_file(split, model, ratio, seed, dataset_spec)
     nf.save(path)
     return nf, path

@@ -64,6 +64,9 @@ class Plugins:
         self.pm.add_hookspecs(hookspecs)
         self.registries = {key: Registry(kind) for kind, key in HOOKS.values()}
         self.infos: dict[str, PluginInfo] = {}
+        #: names in ``RSBENCH_LOAD_PLUGINS`` that match no installed plugin or distribution
+        self.unmatched_requests: list[str] = []
+        self.installed: list[str] = []
 
     @property
     def methods(self) -> Registry:
@@ -145,13 +148,26 @@ class Plugins:
                         raise RuntimeError(message)
 
 
+def _installed_entry_points() -> list[metadata.EntryPoint]:
+    return sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+
+
 def _selected_entry_points() -> list[metadata.EntryPoint]:
-    eps = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+    eps = _installed_entry_points()
     wanted = os.environ.get("RSBENCH_LOAD_PLUGINS")
     if wanted is None:
         return eps
     names = {n.strip() for n in wanted.split(",") if n.strip()}
     return [ep for ep in eps if ep.name in names or (ep.dist is not None and ep.dist.name in names)]
+
+
+def _note_requests(plugins: Plugins) -> None:
+    """Remember the names of ``RSBENCH_LOAD_PLUGINS`` that select nothing (for a warning)."""
+    eps = _installed_entry_points()
+    known = {ep.name for ep in eps} | {ep.dist.name for ep in eps if ep.dist is not None}
+    wanted = os.environ.get("RSBENCH_LOAD_PLUGINS") or ""
+    plugins.installed = sorted(known)
+    plugins.unmatched_requests = sorted({n.strip() for n in wanted.split(",") if n.strip()} - known)
 
 
 _plugins: Plugins | None = None
@@ -163,6 +179,7 @@ def get_plugins() -> Plugins:
     if _plugins is None:
         plugins = Plugins()
         plugins.load(_selected_entry_points())
+        _note_requests(plugins)
         _plugins = plugins
     return _plugins
 
@@ -172,6 +189,8 @@ def load_plugins(entry_points: Iterable[metadata.EntryPoint] | None = None) -> P
     global _plugins
     plugins = Plugins()
     plugins.load(_selected_entry_points() if entry_points is None else entry_points)
+    if entry_points is None:
+        _note_requests(plugins)
     _plugins = plugins
     return plugins
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rsbench.errors import RsbenchError, UnknownComponentError
+from rsbench.names import name_problem
 
 
 class RegistrationError(Exception):
@@ -60,6 +61,11 @@ class Entry:
             instance = cls(**(options or {}))
         except RsbenchError as exc:
             raise RsbenchError(f"{self.kind} {self.name!r}: {exc}") from None
+        except (Exception, SystemExit) as exc:  # a plugin's own bug, reported as the plugin's
+            raise RsbenchError(
+                f"{self.kind} {self.name!r} (plugin {self.plugin}) failed to start: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
         instance.name = self.name
         instance.version = self.version
         return instance
@@ -74,10 +80,9 @@ class Registry:
         self._conflicts: dict[str, list[str]] = {}
 
     def add(self, name: str, target: Any, *, plugin: str, version=None, description=None) -> None:
-        if not isinstance(name, str) or not name or name != name.strip() or "," in name:
-            raise RegistrationError(
-                f"{self.kind} name must be a non-empty string without commas, got {name!r}"
-            )
+        problem = name_problem(name)
+        if problem:  # names become file names (runs/noise/<dataset>/, leaderboards/<dataset>.md)
+            raise RegistrationError(f"{self.kind} name {problem}")
         if isinstance(target, str):
             if ":" not in target:
                 raise RegistrationError(

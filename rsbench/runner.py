@@ -26,9 +26,10 @@ from rsbench.data import DatasetSplits
 from rsbench.dataroot import fill_options
 from rsbench.detection import detection_metrics
 from rsbench.errors import CellError, RsbenchError
-from rsbench.fileio import canonical_json
+from rsbench.fileio import atomic_save, canonical_json
 from rsbench.grid import Cell, GridSpec, cell_id, cell_spec
 from rsbench.metrics import evaluate_retrieval
+from rsbench.names import child_path
 from rsbench.noise import NoiseFile, noise_file_for
 from rsbench.plugins import Plugins, get_plugins
 from rsbench.records import SCHEMA_VERSION, is_done, write_record
@@ -87,6 +88,7 @@ class Runner:
                 cell.dataset.options,
                 data_root=self.grid.data_root,
                 skip_bad_images=self.grid.skip_bad_images or None,
+                follow_symlinks=self.grid.follow_symlinks or None,
             )
             dataset = make("dataset", self.plugins.datasets, cell.dataset, options)
             if id(dataset) not in located:  # a dataset folder that is not there is bad input
@@ -137,8 +139,8 @@ class Runner:
 
         device = resolve_device(self.grid.device)
         out = self.grid.out
+        cells = self.prepare(check=True)  # bad input fails before anything is created
         check_writable(out)
-        cells = self.prepare(check=True)
         result = GridResult(datasets={c.cell.dataset.name for c in cells})
         todo = []
         for pc in cells:
@@ -283,14 +285,14 @@ class Runner:
                 record["metrics_hashing"] = hashing
             if fit.estimate() is not None or detection_history:
                 record["detection"] = self.detection(pc, fit, noise_file, detection_history)
-        except (KeyboardInterrupt, SystemExit):
+        except KeyboardInterrupt:
             raise
         except CellError as exc:
             record["error"] = {"type": type(exc).__name__, "message": str(exc), "traceback": None}
-        except Exception as exc:  # a failing cell is recorded; the grid goes on
+        except (Exception, SystemExit) as exc:  # a failing cell is recorded; the grid goes on
             record["error"] = {
                 "type": type(exc).__name__,
-                "message": f"{type(exc).__name__}: {exc}",
+                "message": failure_message(exc),
                 "traceback": traceback.format_exc(limit=20),
             }
         record["duration_s"] = round(time.perf_counter() - started, 3)
@@ -311,14 +313,13 @@ class Runner:
                 estimate.group_names,
             )
             path = self.grid.out / "scores" / f"{pc.cell_id}.npz"
-            path.parent.mkdir(parents=True, exist_ok=True)
             arrays = {"clean_scores": estimate.scores, "clean_truth": noise_file.clean}
             if estimate.decisions is not None:
                 arrays["clean_decisions"] = estimate.decisions
             if estimate.groups is not None:
                 arrays["groups"] = estimate.groups
                 arrays["group_names"] = np.array(estimate.group_names)
-            np.savez_compressed(path, **arrays)
+            atomic_save(path, lambda fh: np.savez_compressed(fh, **arrays))
             out["scores_file"] = str(path)
         return out
 
@@ -330,7 +331,7 @@ class Runner:
             "split": split.name,
             "fingerprint": split.fingerprint(),
         }
-        directory = self.grid.out / "noise" / pc.dataset.name
+        directory = child_path(self.grid.out / "noise", pc.dataset.name, what="dataset name")
         return noise_file_for(
             directory, split, pc.noise_model, pc.cell.ratio, pc.cell.noise_seed, dataset_spec
         )
@@ -363,6 +364,12 @@ def hashing_record(retriever, test) -> dict[str, float] | None:
         return None
     image_codes, text_codes = codes
     return hashing_metrics(image_codes, text_codes, labels, labels[test.caption_image])
+
+
+def failure_message(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):  # a plugin's sys.exit() ends its cell, not the grid
+        return f"SystemExit: the cell called sys.exit({exc.code!r})"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def dataset_facts(splits: DatasetSplits) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import numpy as np
 
 from rsbench.components import Method, NoiseModel, TrainTask
 from rsbench.data import ImageItem, Split, make_split
+from rsbench.fileio import atomic_write_text
 from rsbench.noise import build_noise_file, check_corruption, clean_by_text
 
 
@@ -48,15 +49,15 @@ def write_distribution(
     directory = Path(directory)
     dist_info = directory / f"{name.replace('-', '_')}-{version}.dist-info"
     dist_info.mkdir(parents=True, exist_ok=True)
-    (dist_info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    atomic_write_text(
+        dist_info / "METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
     )
     lines = ["[rsbench]", *(f"{ep} = {module}" for ep, module in entry_points.items())]
-    (dist_info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    atomic_write_text(dist_info / "entry_points.txt", "\n".join(lines) + "\n")
     for filename, source in (modules or {}).items():
         path = directory / filename
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(source)
+        atomic_write_text(path, source)
     return directory
 
 

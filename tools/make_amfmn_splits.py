@@ -28,6 +28,7 @@ import hashlib
 import sys
 from pathlib import Path
 
+from rsbench.fileio import atomic_write_text
 from rsbench_plugins.datasets.split_definitions import SplitLists
 
 REPO = Path(__file__).resolve().parent.parent
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     for dataset in SIZES:
         lists = build(dataset, args.source)
-        (args.out / f"{dataset}.json").write_text(lists.to_json(), encoding="utf-8")
+        atomic_write_text(args.out / f"{dataset}.json", lists.to_json())
         print(
             f"{dataset}: train {len(lists.train)}, test {len(lists.test)} -> {args.out / f'{dataset}.json'}"
         )

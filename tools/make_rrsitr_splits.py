@@ -27,6 +27,7 @@ import re
 import sys
 from pathlib import Path
 
+from rsbench.fileio import atomic_write_text
 from rsbench_plugins.datasets.split_definitions import SplitLists
 
 REPO = Path(__file__).resolve().parent.parent
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     for dataset in DATASETS:
         lists = build(dataset, args.source)
-        (args.out / f"{dataset}.json").write_text(lists.to_json(), encoding="utf-8")
+        atomic_write_text(args.out / f"{dataset}.json", lists.to_json())
         sizes = {
             k: len(v)
             for k, v in (("train", lists.train), ("val", lists.val), ("test", lists.test))

@@ -425,7 +425,7 @@ def build(out: Path, clip_epochs: int, tower_epochs: int, log) -> dict:
         "transformers": transformers.__version__,
         "corpus": {
             "dataset": "synthrs-pretrain",
-            "generator": dataset.generator_spec(),
+            "generator": dataset.marker_spec(),
             "train_images": len(splits.train),
             "train_captions": len(splits.train.texts),
         },

@@ -16,6 +16,12 @@ rest the same way for all of them:
    ``skip_bad_images`` drops them (with their captions) and counts them in
    ``info["skipped_images"]``.
 
+Symbolic links: the dataset folder itself may be a link (``~/data/RSITMD -> /scratch/RSITMD``),
+but every file read from it, annotation files and images, must lie inside it once links are
+followed. A link inside the folder that leads out of it (an image, or an image folder) is
+refused with an error naming it, unless ``follow_symlinks`` (``--follow-symlinks``) allows
+it: a dataset folder received from elsewhere cannot make rsbench read other files.
+
 Nothing is ever downloaded. Empty, one-word and duplicate captions are kept as they are.
 """
 
@@ -107,6 +113,25 @@ def bad_images(paths: Sequence[Path]) -> dict[Path, str]:
     return {path: reason for path, reason in zip(paths, reasons, strict=True) if reason}
 
 
+def _listed(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def links_out_of(root: Path, paths: Sequence[Path]) -> list[tuple[Path, Path]]:
+    """``(path, where it really is)`` for each path that links lead outside ``root``."""
+    real_root = Path(os.path.realpath(root))
+    real_dirs: dict[Path, Path] = {}
+    outside = []
+    for path in paths:
+        parent = real_dirs.get(path.parent)
+        if parent is None:
+            parent = real_dirs[path.parent] = Path(os.path.realpath(path.parent))
+        real = Path(os.path.realpath(path)) if os.path.islink(path) else parent / path.name
+        if not real.is_relative_to(real_root):
+            outside.append((path, real))
+    return outside
+
+
 class LocalDataset(Dataset):
     """A retrieval dataset read from a downloaded folder (never downloaded by rsbench)."""
 
@@ -127,6 +152,7 @@ class LocalDataset(Dataset):
         data_root: str | None = field(default=None, metadata=LOCAL)
         split: str = "karpathy"
         skip_bad_images: bool = False
+        follow_symlinks: bool = field(default=False, metadata=LOCAL)
 
     def __init__(self, **options: Any):
         super().__init__(**options)
@@ -217,6 +243,9 @@ class LocalDataset(Dataset):
                 f"{sum(split.info['listed_but_absent'].values())} listed images are not in "
                 f"{facts['annotations']} (left out: {split.info['listed_but_absent']})"
             )
+        if not getattr(self.options, "follow_symlinks", False):
+            files = [Path(p) for p in _listed(facts["annotations"])]
+            self._refuse_links_out(root, files + [i.path for n in SPLIT_NAMES for i in parts[n]])
         if check_images:
             parts, info["skipped_images"] = self._drop_bad_images(parts, folder)
         for name in SPLIT_NAMES:
@@ -232,6 +261,18 @@ class LocalDataset(Dataset):
             split_name=self.options.split,
             info=info,
         )
+
+    def _refuse_links_out(self, root: Path, paths: Sequence[Path]) -> None:
+        """An error naming the files that symbolic links lead out of ``root`` (see module docstring)."""
+        outside = links_out_of(root, paths)
+        if outside:
+            path, target = outside[0]
+            raise RsbenchError(
+                f"dataset {self.name!r}: {len(outside)} file(s) in {root} are symbolic links, or "
+                f"in linked folders, that lead outside it (first: {path} -> {target}); rsbench "
+                "reads only files inside the dataset folder unless follow_symlinks: true "
+                "(--follow-symlinks) allows it"
+            )
 
     @staticmethod
     def _item(annotation: Annotation, folder: ImageFolder) -> ImageItem:

@@ -12,24 +12,28 @@ dataset is identical on every machine and independent of generation order. Class
 balanced within each split.
 
 ``synthrs-tiny`` is the same generator at a size meant for tests.
+
+The folder is checked before each use: its completion marker,
+``synthrs.json``, is written last and lists the sha256 of every file. A folder whose marker is
+missing or whose files differ from it (a deleted annotation file, a truncated image, an
+interrupted generation by an older version) is generated again, under a lock so that two
+processes sharing the cache generate it once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from rsbench.cache import cache_dir
 from rsbench.data import DatasetSplits
-from rsbench.fileio import canonical_json
+from rsbench.errors import RsbenchError
+from rsbench.fileio import atomic_directory, atomic_write_json, canonical_json, held_lock
 from rsbench.karpathy import write_karpathy
 from rsbench.progress import bar, say
 from rsbench_plugins.datasets.annotations import Annotation
@@ -38,6 +42,7 @@ from rsbench_plugins.datasets.split_definitions import SplitParts, karpathy_spli
 
 JSON_NAME = "dataset_synthrs.json"
 IMAGE_DIR = "images"
+MARKER = "synthrs.json"
 
 
 def _tiff_compression() -> str | None:
@@ -76,15 +81,11 @@ class SynthRS(LocalDataset):
             if self.image_size < 32:
                 raise ValueError("image_size must be at least 32")
 
-    #: the cache folder's prefix; what else decides the content goes into `generator_spec`
+    #: the cache folder's prefix; what else decides the content goes into `marker_spec`
     folder_prefix = "synthrs"
 
-    def generator_spec(self) -> dict:
-        params = self.params()
-        return {"generator": self.version, **{k: params[k] for k in GENERATOR_OPTIONS}}
-
     def root(self) -> Path:
-        digest = hashlib.sha256(canonical_json(self.generator_spec()).encode()).hexdigest()[:12]
+        digest = hashlib.sha256(canonical_json(self.marker_spec()).encode()).hexdigest()[:12]
         return cache_dir() / "datasets" / f"{self.folder_prefix}-{digest}"
 
     def keep_captions(self, captions: list[str]) -> list[str]:
@@ -104,60 +105,108 @@ class SynthRS(LocalDataset):
         return super().load()
 
     def ensure_generated(self) -> None:
+        """Generate the folder unless it is complete (see module docstring)."""
         root = self.root()
-        if not (root / JSON_NAME).exists():
-            say(f"rsbench: generating {self.name} into {root} (first use only)")
-            self.generate(root, progress=bar)
+        if self.damage(root) is None:  # hashing every file: about 0.2 s for the full synthrs
+            return
+        try:
+            self._generate_locked(root)
+        except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
+            raise RsbenchError(
+                f"cannot generate {self.name} into {root}: {exc.strerror or exc} "
+                f"({exc.filename}); set RSBENCH_CACHE to a folder rsbench may write"
+            ) from None
+
+    def _generate_locked(self, root: Path) -> None:
+        with held_lock(root.parent / f".{root.name}.lock"):
+            why = self.damage(root)  # another process may have generated it meanwhile
+            if why is not None:
+                if root.exists() or root.is_symlink():
+                    say(f"rsbench: {root} is incomplete or damaged ({why}); generating it again")
+                else:
+                    say(f"rsbench: generating {self.name} into {root} (first use only)")
+                self.generate(root, progress=bar)
+
+    def marker_spec(self) -> dict:
+        params = self.params()
+        return {"generator": self.version, **{k: params[k] for k in GENERATOR_OPTIONS}}
+
+    def damage(self, root: Path) -> str | None:
+        """Why ``root`` is not a complete generated dataset (None when it is)."""
+        if not root.is_dir():
+            return "missing"
+        try:
+            marker = json.loads((root / MARKER).read_text(encoding="utf-8"))
+            if isinstance(marker, dict) and "files" not in marker and "generator" in marker:
+                return f"its marker {MARKER} has no content hash (an older rsbench made it)"
+            files = marker["files"]
+            content_hash = marker["content_hash"]
+            spec = {k: marker[k] for k in self.marker_spec()}
+        except (OSError, ValueError, KeyError, TypeError):
+            return f"no valid completion marker {MARKER}"
+        if spec != self.marker_spec() or _files_hash(files) != content_hash:
+            return f"its marker {MARKER} does not match"
+        for relpath, digest in sorted(files.items()):
+            try:
+                if _sha256(root / relpath) != digest:
+                    return f"{relpath} differs from what was generated"
+            except OSError:
+                return f"{relpath} is missing"
+        return None
 
     def _split_parts(self, annotations: list[Annotation], facts: dict) -> SplitParts:
         return karpathy_split(annotations, self.name)  # the generated file's own three splits
 
     def generate(self, root: Path, progress=None) -> None:
         """Render every image and write the dataset, atomically (a crash leaves nothing half-made)."""
+        with atomic_directory(root, replace=True) as tmp:
+            self._write(tmp, progress)
+
+    def _write(self, tmp: Path, progress=None) -> None:
         from rsbench_plugins.datasets.synthrs_scenes import SCENE_CLASSES, render_scene
 
         o = self.options
-        root.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
-        try:
-            (tmp / IMAGE_DIR).mkdir()
-            compression = _tiff_compression()
-            entries, number = [], 0
-            sizes = {"train": o.train, "val": o.val, "test": o.test}
-            bar = (
-                progress(total=sum(sizes.values()), desc=f"generating {self.name}", unit="img")
-                if progress
-                else None
-            )
-            for split, count in sizes.items():
-                classes = [SCENE_CLASSES[k % len(SCENE_CLASSES)] for k in range(count)]
-                random.Random(f"synthrs-order-{o.seed}-{split}").shuffle(classes)
-                for k, scene_class in enumerate(classes):
-                    rng = random.Random(f"synthrs-{o.seed}-{split}-{k}")
-                    image, captions = render_scene(scene_class, rng, size=o.image_size)
-                    if bar is not None:
-                        bar.update(1)
-                    captions = self.keep_captions(captions)
-                    if not captions:
-                        continue
-                    filename = f"{scene_class}_{number}.tif"
-                    image.save(tmp / IMAGE_DIR / filename, format="TIFF", compression=compression)
-                    entries.append({"filename": filename, "split": split, "sentences": captions})
-                    number += 1
-            if bar is not None:
-                bar.close()
-            write_karpathy(tmp / JSON_NAME, entries)
-            (tmp / "synthrs.json").write_text(
-                json.dumps({"generator": self.version, **self.params()}, indent=2) + "\n"
-            )
-            try:
-                os.replace(tmp, root)
-            except OSError:
-                if not (root / JSON_NAME).exists():  # someone else finished first: keep theirs
-                    raise
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+        (tmp / IMAGE_DIR).mkdir()
+        compression = _tiff_compression()
+        entries, number = [], 0
+        sizes = {"train": o.train, "val": o.val, "test": o.test}
+        bar = (
+            progress(total=sum(sizes.values()), desc=f"generating {self.name}", unit="img")
+            if progress
+            else None
+        )
+        for split, count in sizes.items():
+            classes = [SCENE_CLASSES[k % len(SCENE_CLASSES)] for k in range(count)]
+            random.Random(f"synthrs-order-{o.seed}-{split}").shuffle(classes)
+            for k, scene_class in enumerate(classes):
+                rng = random.Random(f"synthrs-{o.seed}-{split}-{k}")
+                image, captions = render_scene(scene_class, rng, size=o.image_size)
+                if bar is not None:
+                    bar.update(1)
+                captions = self.keep_captions(captions)
+                if not captions:
+                    continue
+                filename = f"{scene_class}_{number}.tif"
+                image.save(tmp / IMAGE_DIR / filename, format="TIFF", compression=compression)
+                entries.append({"filename": filename, "split": split, "sentences": captions})
+                number += 1
+        if bar is not None:
+            bar.close()
+        write_karpathy(tmp / JSON_NAME, entries)
+        files = {
+            p.relative_to(tmp).as_posix(): _sha256(p)
+            for p in sorted((tmp / IMAGE_DIR).iterdir()) + [tmp / JSON_NAME]
+        }
+        marker = {**self.marker_spec(), "content_hash": _files_hash(files), "files": files}
+        atomic_write_json(tmp / MARKER, marker)  # last: the dataset is complete
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _files_hash(files: dict) -> str:
+    return hashlib.sha256(canonical_json(files).encode()).hexdigest()
 
 
 class SynthRSTiny(SynthRS):
@@ -198,13 +247,13 @@ class SynthRSPretrain(SynthRS):
         test: int = 200
         seed: int = 1
 
-    def generator_spec(self) -> dict:
-        excluded = [cls().generator_spec() for cls in self.excluded_datasets]
-        return {**super().generator_spec(), "corpus": "pretrain", "excluding": excluded}
+    def marker_spec(self) -> dict:
+        excluded = [cls().marker_spec() for cls in self.excluded_datasets]
+        return {**super().marker_spec(), "corpus": "pretrain", "excluding": excluded}
 
-    def generate(self, root: Path, progress=None) -> None:
+    def _write(self, tmp: Path, progress=None) -> None:
         self._excluded = self.excluded_captions()
-        super().generate(root, progress)
+        super()._write(tmp, progress)
 
     def keep_captions(self, captions: list[str]) -> list[str]:
         return [c for c in captions if caption_key(c) not in self._excluded]

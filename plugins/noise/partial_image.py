@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rsbench.data import Split
+from rsbench.errors import RsbenchError
 from rsbench_plugins.noise.rows import RowEdits, RowNoise, choose
 from rsbench_plugins.noise.texts import donor_captions
 
@@ -52,6 +53,12 @@ class PartialImage(RowNoise):
         self, split: Split, n: int, available: np.ndarray, rng: np.random.Generator
     ) -> np.ndarray:
         j = self.options.j
+        if n and not self.eligible(split).any():  # would silently corrupt nothing
+            most = int(np.diff(split.first_row).max(initial=0))
+            raise RsbenchError(
+                f"partial_image option j={j}: no image of the {split.name} split has {j} "
+                f"captions; valid here: j from 1 to {most}"
+            )
         free = available & self.eligible(split)
         per_image = np.bincount(split.caption_image[free], minlength=len(split.images))
         images = np.flatnonzero(per_image >= j)
