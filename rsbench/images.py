@@ -281,7 +281,7 @@ def load_images(paths: Sequence[Path], size: int, interpolation: str = "bilinear
                 if cached.shape == (len(paths), size, size, 3) and cached.dtype == np.uint8:
                     array = cached
             if array is not None and not path.with_suffix(".json").exists():
-                _write_meta(path, paths, size)  # a run killed between the two writes
+                _write_meta(path, paths, size, interpolation)  # killed between the two writes
         if array is None:
             from rsbench.progress import bar
 
@@ -291,7 +291,7 @@ def load_images(paths: Sequence[Path], size: int, interpolation: str = "bilinear
                 progress=bar if len(paths) >= 200 else None,
                 interpolation=interpolation,
             )
-            _write_cache(path, array, paths, size)
+            _write_cache(path, array, paths, size, interpolation)
     else:
         array = decode_all(paths, size, interpolation=interpolation)
     _MEMO[key] = array
@@ -300,17 +300,24 @@ def load_images(paths: Sequence[Path], size: int, interpolation: str = "bilinear
     return array
 
 
-def _write_cache(path: Path, array: np.ndarray, paths: Sequence[Path], size: int) -> None:
+def _write_cache(
+    path: Path, array: np.ndarray, paths: Sequence[Path], size: int, interpolation: str
+) -> None:
     """The array, then its description (what it holds), each written atomically."""
     try:
         atomic_save(path, lambda fh: np.save(fh, array))
     except OSError:  # a read-only or full cache only costs speed
         return
-    _write_meta(path, paths, size)
+    _write_meta(path, paths, size, interpolation)
 
 
-def _write_meta(path: Path, paths: Sequence[Path], size: int) -> None:
-    meta = {"size": size, "images": len(paths), "first": str(paths[0]) if len(paths) else None}
+def _write_meta(path: Path, paths: Sequence[Path], size: int, interpolation: str) -> None:
+    meta = {
+        "size": size,
+        "interpolation": interpolation,
+        "images": len(paths),
+        "first": str(paths[0]) if len(paths) else None,
+    }
     with contextlib.suppress(OSError):
         atomic_write_json(path.with_suffix(".json"), meta)
 

@@ -166,4 +166,5 @@ def check_cache(cache: Path) -> None:
         cached = np.load(path)
         meta = json.loads(path.with_suffix(".json").read_text())
         assert cached.shape == (meta["images"], meta["size"], meta["size"], 3)
-        assert np.array_equal(decode_all([Path(meta["first"])], meta["size"])[0], cached[0])
+        first = decode_all([Path(meta["first"])], meta["size"], interpolation=meta["interpolation"])
+        assert np.array_equal(first[0], cached[0])

@@ -57,6 +57,13 @@ class VSE(DualEncoderMethod):
         sum_warmup_epochs: int = 2
         mask_same_image: bool = True
 
+        def __post_init__(self):
+            super().__post_init__()
+            if self.margin < 0:
+                raise ValueError(f"margin must be >= 0, got {self.margin}")
+            if self.sum_warmup_epochs < 0:
+                raise ValueError(f"sum_warmup_epochs must be >= 0, got {self.sum_warmup_epochs}")
+
     def loss(self, image_emb, text_emb, batch: Batch):
         o = self.options
         hardest = o.max_violation and batch.epoch >= o.sum_warmup_epochs

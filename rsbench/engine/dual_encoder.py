@@ -112,8 +112,9 @@ class DualEncoderMethod(TrainableMethod):
                 raise ValueError("backbone 'scratch' exists in the small profile only")
             if self.backbone == "clip" and not self.checkpoint:
                 raise ValueError("backbone 'clip' needs a checkpoint")
-            if min(self.embed_dim, self.width, self.max_words, self.text_length) < 1:
-                raise ValueError("embed_dim, width, max_words and text_length must be >= 1")
+            for name in ("embed_dim", "width", "max_words", "text_length"):
+                if getattr(self, name) < 1:
+                    raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
     @classmethod
     def preset(cls, profile: str, given: dict[str, Any]) -> dict[str, Any]:

@@ -210,14 +210,19 @@ class TrainableMethod(Method):
                 raise ValueError(f"batch_size must be at least 2, got {self.batch_size}")
             if not (self.lr > 0 and math.isfinite(self.lr)):
                 raise ValueError(f"lr must be a positive number, got {self.lr}")
-            if self.weight_decay < 0 or self.grad_clip < 0:
-                raise ValueError("weight_decay and grad_clip must be >= 0")
+            for name in ("weight_decay", "grad_clip", "eps", "step_every"):
+                if getattr(self, name) < 0:
+                    raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
             if self.warmup_steps is not None and self.warmup_steps < 0:
-                raise ValueError("warmup_steps must be >= 0")
+                raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
             if not 0 <= self.warmup_fraction < 1:
-                raise ValueError("warmup_fraction must be in [0, 1)")
-            if self.step_every < 0 or self.step_gamma <= 0 or not 0 <= self.min_lr_factor <= 1:
-                raise ValueError("step_every >= 0, step_gamma > 0 and min_lr_factor in [0, 1]")
+                raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
+            if not self.step_gamma > 0:
+                raise ValueError(f"step_gamma must be positive, got {self.step_gamma}")
+            if not 0 <= self.min_lr_factor <= 1:
+                raise ValueError(f"min_lr_factor must be in [0, 1], got {self.min_lr_factor}")
+            if not all(0 <= b < 1 for b in self.betas):
+                raise ValueError(f"betas must be in [0, 1), got {list(self.betas)}")
             ImagePipeline(**self._pipeline_kwargs())  # image options are checked up front
 
         def _pipeline_kwargs(self) -> dict[str, Any]:
