@@ -83,8 +83,8 @@ def detection(auc: float, f1: float, epochs: int = 3, groups: bool = False) -> d
 
 def hashing(base: float) -> dict:
     return {
-        f"{d}_mAP@{k}": round(base + k / 1000, 4)
-        for d in ("i2t", "t2i", "i2i", "t2t")
+        f"{d}_mAP@{k}": round(base + (20 - k) / 100 + 0.02 * n, 4)
+        for n, d in enumerate(("i2t", "t2i", "i2i", "t2t"))
         for k in (5, 10, 20)
     }
 

@@ -206,6 +206,7 @@ def test_every_source_is_complete():
 def test_a_value_without_source_or_malformed_is_refused():
     good = {
         "source": {
+            "short": "Paper (2024)",
             "citation": "A. Paper",
             "table": "Table 1",
             "year": 2024,

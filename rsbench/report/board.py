@@ -158,8 +158,6 @@ class DatasetBoard:
         from rsbench.report.hashing import hashing_values
 
         out: dict[str, list[str]] = {}
-        if section.published is not None:
-            out["after_retrieval"] = published.markdown_block(section.published, self.dataset)
         out["after_mr"] = self._figure_lines(section.plots.get("mr", []))
         out["after_detection"] = self._figure_lines(section.plots.get("detection", []))
         if any(hashing_values(r) for r in section.ok):
@@ -169,8 +167,12 @@ class DatasetBoard:
                 "Cross-modal hashing mAP@k (fractions), mean over seeds; I→T / T→I / I→I / T→T.",
                 "",
                 hashing_table(section.groups),
+                "",
                 *self._figure_lines(section.plots.get("hashing", [])),
             ]
+        if section.published is not None:  # after everything measured, before the Methods
+            block = published.markdown_block(section.published, self.dataset)
+            out["before_methods"] = [*out.get("before_methods", []), "", *block]
         return out
 
     def _figure_lines(self, plots: list) -> list[str]:

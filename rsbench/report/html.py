@@ -40,7 +40,7 @@ th { background: var(--head); position: sticky; top: 0; font-weight: 600; }
 tbody tr:nth-child(even) td { background: #fafafa; }
 tbody tr:hover td { background: #eef4fb; }
 td strong { color: #000; }
-img { max-width: 100%; height: auto; display: block; margin: 10px 0 4px;
+img { width: 860px; max-width: 100%; height: auto; display: block; margin: 10px 0 4px;
       border: 1px solid var(--line); border-radius: 4px; background: #fff; }
 nav.toc { font-size: 14px; background: var(--head); border: 1px solid var(--line);
           border-radius: 4px; padding: 6px 16px; margin: 12px 0; max-width: 80ch; }
@@ -48,8 +48,8 @@ nav.toc ul { margin: 4px 0; padding-left: 18px; }
 section.published { background: var(--pub); border: 1px solid var(--pub-line);
                     border-left: 6px solid var(--pub-line); border-radius: 4px;
                     padding: 2px 16px 8px; margin: 18px 0; }
-section.published h3::before { content: "PUBLISHED · "; color: #8a5a00; font-size: 13px;
-                               letter-spacing: .05em; }
+section.published h3::before { content: "NOT MEASURED BY RSBENCH · "; color: #8a5a00;
+                               font-size: 12px; letter-spacing: .05em; }
 section.published th { background: #fbefcf; }
 section.published tbody tr:nth-child(even) td { background: #fffbf0; }
 """

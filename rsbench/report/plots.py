@@ -119,16 +119,16 @@ def _series(groups, labels, value) -> dict[str, list[tuple[float, float, float, 
     return out
 
 
-def _draw_lines(ax, series, styles, oracle, name=None, dash=None) -> None:
+def _draw_lines(ax, series, styles, oracle, name=None, dash=None, marker=None) -> None:
     """One line per method label (its colour and marker), with the min–max band."""
     for label, points in series.items():
-        colour, marker, dashed = styles[label]
+        colour, own_marker, dashed = styles[label]
         xs = [p[0] for p in points]
         ax.plot(
             xs,
             [p[1] for p in points],
             color=colour,
-            marker=marker,
+            marker=marker or own_marker,
             linestyle=dash or ("--" if dashed else "-"),
             label=name(label) if name else _legend_label(label, oracle),
             zorder=3,
@@ -224,9 +224,14 @@ def detection_plot(stem, title, groups, styles, oracle) -> Plot | None:
                 )
             _pct_axis(ax, ratios)
             ax.set_ylim(low, 1.02)
+            ax.set_ylabel(name)
             ax.set_title(f"{name} of finding the noisy pairs", loc="left")
-        axes[0].set_ylabel("at the selected checkpoint")
-        fig.suptitle(title, x=0.01, ha="left", fontsize=10.5)
+        fig.suptitle(
+            f"Noise detection at the selected checkpoint — {title}",
+            x=0.01,
+            ha="left",
+            fontsize=10.5,
+        )
         _legend(fig, axes[0], len(labels))
         png, svg = _render(fig)
     finally:
@@ -372,7 +377,9 @@ def hashing_plots(section_stem, title, groups, styles, oracle) -> list[Plot]:
     ]
     labels = sorted({lab for _, lab in with_hashing})
     ratios = sorted({r for r, _ in with_hashing})
+    # the method gives the colour; k the dash and the marker (solid, round: the largest k)
     dashes = dict(zip(reversed(ks), ("-", "--", ":", "-."), strict=False))
+    k_markers = dict(zip(reversed(ks), ("o", "s", "^", "D"), strict=False))
     ctx = _style()
     try:
         rows = (len(present) + 1) // 2
@@ -391,6 +398,7 @@ def hashing_plots(section_stem, title, groups, styles, oracle) -> list[Plot]:
                     oracle,
                     name=lambda lab, k=k: f"{lab}, mAP@{k}",
                     dash=dashes.get(k, "-"),
+                    marker=k_markers.get(k, "o"),
                 )
             _pct_axis(ax, ratios)
             ax.set_ylim(0, 1.02)

@@ -425,17 +425,18 @@ def set_table(ps: PublishedSet) -> str:
     return _table(header, rows, ["right", "left"] + ["right"] * len(ps.columns))
 
 
-def merged_table(sets: tuple[PublishedSet, ...]) -> str:
-    """Rows of several sources in one table, with a Source column numbering them."""
+def merged_table(sets: list[tuple[int, PublishedSet]]) -> str:
+    """Rows of several sources in one table, with a Source column giving their number."""
     from rsbench.leaderboard import _table
 
-    columns = sorted({c for ps in sets for c in ps.columns}, key=metric_order)
-    rows = []
-    for n, ps in enumerate(sets, 1):
+    columns = sorted({c for _, ps in sets for c in ps.columns}, key=metric_order)
+    keyed = []
+    for n, ps in sets:
         for r in ps.rows:
             cells = [r.values[c].shown() if c in r.values else "–" for c in columns]
-            rows.append([_row_label(r), r.dataset, _pct(r.ratio), *cells, f"[{n}]"])
-    rows.sort(key=lambda row: (row[0], int(row[-1].strip("[]")), row[1], row[2]))
+            row = [_row_label(r), r.dataset, _pct(r.ratio), *cells, f"[{n}]"]
+            keyed.append(((r.method, n, r.dataset, r.ratio), row))
+    rows = [row for _, row in sorted(keyed, key=lambda kv: kv[0])]
     header = ["Method (as published)", "Dataset", "Noise"]
     header += [metric_title(c) for c in columns] + ["Source"]
     return _table(header, rows, ["left", "left", "right"] + ["right"] * len(columns) + ["left"])
@@ -445,7 +446,7 @@ def delta_table(ps: PublishedSet, deltas: tuple[Delta, ...]) -> str:
     from rsbench.leaderboard import _table
 
     columns = sorted({m for d in deltas for m in d.values}, key=metric_order)
-    header = ["Noise", "Measured", "Published row", "Seeds (measured / published)"]
+    header = ["Noise", "Measured", "Published row", "Seeds"]
     header += [f"Δ {metric_title(c)}" for c in columns]
     rows = []
     for d in deltas:
@@ -476,17 +477,18 @@ def markdown_block(selection: Selection, dataset: str) -> list[str]:
             "is given only where split, noise protocol and profile are the same.",
             "",
         ]
+        deltas = {id(ps): d for ps, d in selection.deltas}
         for ps in selection.sets:
             lines += [f"**{ps.source.short}: {ps.source.table}**", "", set_table(ps), ""]
+            if id(ps) in deltas:
+                lines += [
+                    f"Δ = measured − published, against the {ps.source.short} rows above "
+                    "(Seeds: measured / published):",
+                    "",
+                    delta_table(ps, deltas[id(ps)]),
+                    "",
+                ]
             lines += [*_source_lines(ps), ""]
-        for ps, deltas in selection.deltas:
-            lines += [
-                f"Δ = measured − published ({ps.source.short}), with the number of seeds behind "
-                "each:",
-                "",
-                delta_table(ps, deltas),
-                "",
-            ]
         if not selection.deltas:
             lines += [
                 "No measured row here has the same split, noise protocol and profile as a "
@@ -504,7 +506,12 @@ def markdown_block(selection: Selection, dataset: str) -> list[str]:
         "",
     ]
     if selection.sets:
-        lines += [merged_table(selection.sets), "", "Sources:", ""]
+        numbered = list(enumerate(selection.sets, 1))
+        for unit in UNITS:  # recall (percent) and hashing mAP (fractions) apart
+            same_unit = [(n, ps) for n, ps in numbered if ps.unit == unit]
+            if same_unit:
+                lines += [merged_table(same_unit), ""]
+        lines += ["Sources:", ""]
         for n, ps in enumerate(selection.sets, 1):
             lines += [f"{n}. **{ps.source.short}: {ps.source.table}**", ""]
             lines += [*_source_lines(ps, "    - "), ""]
