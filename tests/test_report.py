@@ -83,7 +83,12 @@ def test_optional_fields_shown_only_when_present(folder):
     # 0.7 - 0.4/2 + (20 - k)/100 + 0.02 per direction, at 40 %
     assert rows[2][2] == "0.500 / 0.520 / 0.540 / 0.560"  # k = 20
     assert rows[0][2] == "0.650 / 0.670 / 0.690 / 0.710"  # k = 5
+    assert (
+        "Used a trusted clean subset of the training pairs (ground-truth clean rows given to the method): chnr"
+        in toy
+    )
     rsitmd = (folder / "rsitmd.md").read_text()
+    assert "trusted clean subset" not in rsitmd
     assert md_table(rsitmd, "### Methods")[0][-1] == "Options set"
     assert "Hashing" not in rsitmd
 
@@ -122,9 +127,22 @@ def test_published_block_on_a_dataset_without_published_numbers(folder):
     assert "| Δ" not in block
     header, *rows = md_table(block, "numbers above")
     assert header[:3] == ["Method (as published)", "Dataset", "Noise"] and header[-1] == "Source"
-    published_as = {r[0] for r in rows}
+    assert header[3:-1] == [
+        "I→T R@1",
+        "I→T R@5",
+        "I→T R@10",
+        "T→I R@1",
+        "T→I R@5",
+        "T→I R@10",
+        "mR",
+    ]
+    # hashing mAP (fractions) in a table of their own: CHNR's default, DUCH-NR-NW
+    hashing_header, *hashing_rows = md_table(block, "numbers above", nth=1)
+    assert hashing_header[3:-1] == ["I→T mAP@20", "T→I mAP@20"]
+    assert [r[2] for r in hashing_rows[:6]] == ["5%", "10%", "20%", "30%", "40%", "50%"]
+    assert hashing_rows[0][:5] == ["DUCH-NR-NW (rsbench `chnr`)", "rsicd", "5%", "0.7788", "0.7788"]
+    published_as = {r[0] for r in rows + hashing_rows}
     assert published_as >= {"RRSITR (rsbench `rrsitr`)", "VSE++ (rsbench `vse`)"}
-    assert any(r.startswith("DUCH-NR-NW") for r in published_as)  # CHNR's default, mAP@20
     assert all("rsbench `" in r for r in published_as)  # only the measured methods' rows
     assert "No published numbers exist for `infonce`, `infonce_gmm`." in block
 
@@ -171,7 +189,8 @@ def test_latex_is_balanced_and_escaped(folder):
     assert tex.count(r"\begin{table}") == tex.count(r"\end{table}") >= 2
     assert tex.count(r"\begin{tabular}") == tex.count(r"\end{tabular}")
     assert r"infonce\_gmm" in tex and "infonce_gmm" not in tex.replace(r"\_", "")
-    assert r"\textbf{" in tex and r"$^\dagger$" in tex  # best mean, oracle mark
+    # best mean, oracle and trusted-subset marks
+    assert r"\textbf{" in tex and r"$^\dagger$" in tex and r"chnr$^\ddagger$" in tex
     for tabular in tex.split(r"\begin{tabular}")[1:]:
         body = tabular.split(r"\toprule", 1)[1].split(r"\bottomrule", 1)[0]
         rows = [line for line in body.splitlines() if line.endswith(r"\\")]
@@ -302,3 +321,22 @@ def test_format_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown format 'pdf'" in err and "latex" in err
     assert main(["leaderboard", "--check", "--out", str(tmp_path / "none")]) == 2
+
+
+def test_committed_leaderboards_are_indexed_and_up_to_date():
+    """What CI's `rsbench leaderboard --check` does, plus the index of leaderboards/."""
+    from tests.conftest import REPO
+
+    folder = REPO / "leaderboards"
+    index = (folder / "README.md").read_text(encoding="utf-8")
+    boards = [
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*.md")
+        if p.name != "README.md" and "records" not in p.parts
+    ]
+    assert boards
+    for board in boards:
+        assert f"[`{board}`]({board})" in index, f"{board} is missing from leaderboards/README.md"
+    result = check_folder(folder)
+    assert result.ok, (result.changed, result.missing, result.unexpected)
+    assert "synthrs.md" in result.checked and "synthrs.html" in result.checked

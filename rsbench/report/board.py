@@ -118,9 +118,27 @@ class Section:
             from rsbench.report.plots import section_plots
 
             self._plots = (
-                section_plots(self.stem, self.title, self.groups, self.oracle) if self.ok else {}
+                section_plots(self.stem, self.title, self.groups, self.oracle, self.notes())
+                if self.ok
+                else {}
             )
         return self._plots
+
+    def notes(self) -> dict[str, str]:
+        """Per method label, what a legend must say about it: it read the clean labels, or
+        it used a trusted clean subset."""
+        from rsbench.leaderboard import _method_key
+        from rsbench.report.fields import trusted_subset
+
+        notes: dict[str, list[str]] = {}
+        for r in self.ok:
+            label = self.labels[_method_key(r)]
+            said = notes.setdefault(label, [])
+            if r.get("used_ground_truth") and "uses clean labels" not in said:
+                said.append("uses clean labels")
+            if (trusted_subset(r) or "no") != "no" and "trusted clean subset" not in said:
+                said.append("trusted clean subset")
+        return {label: ", ".join(said) for label, said in notes.items() if said}
 
 
 @dataclass
@@ -158,6 +176,12 @@ class DatasetBoard:
         from rsbench.report.hashing import hashing_values
 
         out: dict[str, list[str]] = {}
+        trusted = sorted(lab for lab, note in section.notes().items() if "trusted" in note)
+        if trusted:
+            out["after_retrieval"] = [
+                "Used a trusted clean subset of the training pairs (ground-truth clean rows "
+                f"given to the method): {', '.join(trusted)}; see the Methods table.",
+            ]
         out["after_mr"] = self._figure_lines(section.plots.get("mr", []))
         out["after_detection"] = self._figure_lines(section.plots.get("detection", []))
         if any(hashing_values(r) for r in section.ok):

@@ -249,7 +249,9 @@ def to_latex(board) -> str:
                     text = f"{mean:.2f}" if std is None else f"{mean:.2f} $\\pm$ {std:.2f}"
                     bold = len(labels) > 1 and mean == best[m]
                     cells.append(rf"\textbf{{{text}}}" if bold else text)
-                oracle = r"$^\dagger$" if lab in section.oracle else ""
+                notes = section.notes().get(lab, "")
+                oracle = r"$^\dagger$" if "clean labels" in notes else ""
+                oracle += r"$^\ddagger$" if "trusted" in notes else ""
                 body.append(
                     [
                         tex(f"{ratio * 100:g}%") if j == 0 else "",
@@ -263,6 +265,11 @@ def to_latex(board) -> str:
             f"{tex(section.title)}: retrieval under noise (\\%, mean $\\pm$ std over training "
             "seeds; best mean per column and noise ratio in bold"
             + ("; $^\\dagger$ uses clean labels" if section.oracle else "")
+            + (
+                "; $^\\ddagger$ used a trusted clean subset"
+                if any("trusted" in n for n in section.notes().values())
+                else ""
+            )
             + "). Measured by rsbench."
         )
         lines += _latex_table(

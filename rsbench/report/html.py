@@ -36,7 +36,7 @@ pre code { background: none; padding: 0; }
               border: 1px solid var(--line); border-radius: 4px; vertical-align: top; }
 table { border-collapse: collapse; font-size: 13.5px; font-variant-numeric: tabular-nums; }
 th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); white-space: nowrap; }
-th { background: var(--head); position: sticky; top: 0; font-weight: 600; }
+th { background: var(--head); position: sticky; top: 0; font-weight: 600; text-align: left; }
 tbody tr:nth-child(even) td { background: #fafafa; }
 tbody tr:hover td { background: #eef4fb; }
 td strong { color: #000; }
@@ -92,8 +92,12 @@ def markdown_to_html(text: str) -> tuple[str, str]:
     body = body.replace("<table>", '<div class="table-wrap">\n<table>').replace(
         "</table>", "</table>\n</div>"
     )
-    # figures: the crisp SVG in the page (the Markdown shows the PNG)
-    body = re.sub(r'(<img alt="[^"]*" src="plots/[^"]+)\.png"', r'\1.svg"', body)
+    # figures: the crisp SVG in the page (the Markdown shows the PNG), a click opens it whole
+    body = re.sub(
+        r'(<img alt="[^"]*" src="(plots/[^"]+)\.png"\s*/?>)',
+        lambda m: f'<a href="{m.group(2)}.svg">{m.group(1).replace(".png", ".svg")}</a>',
+        body,
+    )
     return _wrap_published(body), md.toc
 
 

@@ -119,10 +119,10 @@ def _series(groups, labels, value) -> dict[str, list[tuple[float, float, float, 
     return out
 
 
-def _draw_lines(ax, series, styles, oracle, name=None, dash=None, marker=None) -> None:
+def _draw_lines(ax, series, styles, name=None, dash=None, marker=None) -> None:
     """One line per method label (its colour and marker), with the min–max band."""
     for label, points in series.items():
-        colour, own_marker, dashed = styles[label]
+        colour, own_marker, dashed, legend = styles[label]
         xs = [p[0] for p in points]
         ax.plot(
             xs,
@@ -130,7 +130,7 @@ def _draw_lines(ax, series, styles, oracle, name=None, dash=None, marker=None) -
             color=colour,
             marker=marker or own_marker,
             linestyle=dash or ("--" if dashed else "-"),
-            label=name(label) if name else _legend_label(label, oracle),
+            label=name(legend) if name else legend,
             zorder=3,
         )
         if any(p[3] > p[2] for p in points):
@@ -145,19 +145,25 @@ def _legend(fig, handles_from, n: int) -> None:
         fig.legend(handles, names, loc="outside lower center", ncols=min(n, 3))
 
 
-def method_styles(labels: list[str], oracle: set[str]) -> dict[str, tuple[str, str, bool]]:
-    """A fixed colour, marker and dash per method label (sorted), the same in every figure."""
+def method_styles(
+    labels: list[str], oracle: set[str], notes: dict[str, str] | None = None
+) -> dict[str, tuple[str, str, bool, str]]:
+    """A fixed colour, marker, dash and legend entry per method label (sorted), the same in
+    every figure of a section. Oracle rows are dashed; ``notes`` are added to the legend (e.g.
+    "uses clean labels", "trusted clean subset")."""
+    notes = notes or {}
     return {
-        label: (PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)], label in oracle)
+        label: (
+            PALETTE[i % len(PALETTE)],
+            MARKERS[i % len(MARKERS)],
+            label in oracle,
+            f"{label} ({notes[label]})" if notes.get(label) else label,
+        )
         for i, label in enumerate(sorted(labels))
     }
 
 
-def _legend_label(label: str, oracle: set[str]) -> str:
-    return f"{label} (uses clean labels)" if label in oracle else label
-
-
-def mr_plot(stem, title, groups, styles, oracle) -> Plot:
+def mr_plot(stem, title, groups, styles) -> Plot:
     from matplotlib.figure import Figure
 
     ratios = sorted({r for r, _ in groups})
@@ -167,7 +173,7 @@ def mr_plot(stem, title, groups, styles, oracle) -> Plot:
     try:
         fig = Figure(figsize=(6.4, 4.4), layout="constrained")
         ax = fig.add_subplot()
-        _draw_lines(ax, series, styles, oracle)
+        _draw_lines(ax, series, styles)
         _pct_axis(ax, ratios)
         top = max((p[3] for pts in series.values() for p in pts), default=1.0)
         ax.set_ylim(0, top * 1.12 + 0.5)
@@ -191,7 +197,7 @@ def _selected(r: dict, key: str) -> float | None:
     return ((r.get("detection") or {}).get("selected") or {}).get(key)
 
 
-def detection_plot(stem, title, groups, styles, oracle) -> Plot | None:
+def detection_plot(stem, title, groups, styles) -> Plot | None:
     from matplotlib.figure import Figure
 
     with_scores = {
@@ -210,7 +216,7 @@ def detection_plot(stem, title, groups, styles, oracle) -> Plot | None:
         axes = fig.subplots(1, 2)
         for ax, key, name, low in ((axes[0], "auc", "AUC", 0.4), (axes[1], "f1", "F1", 0.0)):
             series = _series(groups, labels, lambda r, key=key: _selected(r, key))
-            _draw_lines(ax, series, styles, oracle)
+            _draw_lines(ax, series, styles)
             if key == "auc":
                 ax.axhline(0.5, color="#777777", linewidth=0.9, linestyle=":", zorder=1)
                 ax.annotate(
@@ -363,7 +369,7 @@ def partition_plots(section_stem, title, groups) -> list[Plot]:
 # ---- hashing --------------------------------------------------------------------------------
 
 
-def hashing_plots(section_stem, title, groups, styles, oracle) -> list[Plot]:
+def hashing_plots(section_stem, title, groups, styles) -> list[Plot]:
     """One figure: a panel per direction, a line per (method, k); solid for the largest k."""
     from matplotlib.figure import Figure
 
@@ -395,7 +401,6 @@ def hashing_plots(section_stem, title, groups, styles, oracle) -> list[Plot]:
                     ax,
                     series,
                     styles,
-                    oracle,
                     name=lambda lab, k=k: f"{lab}, mAP@{k}",
                     dash=dashes.get(k, "-"),
                     marker=k_markers.get(k, "o"),
@@ -426,16 +431,19 @@ def hashing_plots(section_stem, title, groups, styles, oracle) -> list[Plot]:
 
 
 def section_plots(
-    section_stem: str, title: str, groups: dict, oracle: set[str]
+    section_stem: str,
+    title: str,
+    groups: dict,
+    oracle: set[str],
+    notes: dict[str, str] | None = None,
 ) -> dict[str, list[Plot]]:
     """Every figure of one section, keyed by where it goes in the Markdown
-    (``mr``, ``detection``, ``hashing``)."""
-    styles = method_styles(sorted({lab for _, lab in groups}), oracle)
-    out: dict[str, list[Plot]] = {
-        "mr": [mr_plot(f"{section_stem}-mr", title, groups, styles, oracle)]
-    }
-    detection = detection_plot(f"{section_stem}-detection", title, groups, styles, oracle)
+    (``mr``, ``detection``, ``hashing``). ``oracle``: labels drawn dashed (they read the clean
+    flags); ``notes``: label -> what the legend adds to it."""
+    styles = method_styles(sorted({lab for _, lab in groups}), oracle, notes)
+    out: dict[str, list[Plot]] = {"mr": [mr_plot(f"{section_stem}-mr", title, groups, styles)]}
+    detection = detection_plot(f"{section_stem}-detection", title, groups, styles)
     out["detection"] = [detection] if detection else []
     out["detection"] += partition_plots(section_stem, title, groups)
-    out["hashing"] = hashing_plots(section_stem, title, groups, styles, oracle)
+    out["hashing"] = hashing_plots(section_stem, title, groups, styles)
     return out
