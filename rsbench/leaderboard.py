@@ -15,6 +15,10 @@ method profile, validation mode) a section holds:
 
 Everything is sorted and formatted with fixed precision, with no timestamps, so the same
 records always give the same bytes.
+
+Figures, published blocks and lines about optional record fields are added by
+``rsbench.report`` through the ``extras`` hook of ``render_dataset``; ``rsbench.report.board``
+writes and checks whole leaderboard folders (Markdown, figures, exports, records).
 """
 
 from __future__ import annotations
@@ -456,7 +460,9 @@ def write_leaderboards(
     datasets: Iterable[str] | None = None,
     multi_positive: bool = False,
 ) -> list[Path]:
-    """Write ``<out_dir>/<dataset>.md`` for each dataset (all, or those named)."""
+    """Write ``<out_dir>/<dataset>.md`` for each dataset (all, or those named): the tables
+    only. ``rsbench.report.board.write_folder`` writes the whole folder (figures, records,
+    exports), as ``rsbench run`` and ``rsbench leaderboard`` do."""
     by_dataset = group_by_dataset(records)
     wanted = sorted(by_dataset) if datasets is None else sorted(set(datasets) & set(by_dataset))
     paths = []

@@ -466,11 +466,9 @@ def check_folder(out_dir: Path, formats: Iterable[str] = ()) -> CheckResult:
             continue
         if (md.parent / RECORDS_DIR / f"{md.stem}.jsonl").exists():
             continue
-        rel = md.relative_to(out_dir).as_posix()
+        rel = md.relative_to(out_dir)
         if f"({RECORDS_DIR}/{md.stem}.jsonl)" in md.read_text(encoding="utf-8"):
-            result.missing.append(
-                f"{Path(rel).parent.as_posix()}/{RECORDS_DIR}/{md.stem}.jsonl".lstrip("./")
-            )
+            result.missing.append((rel.parent / RECORDS_DIR / f"{md.stem}.jsonl").as_posix())
         else:
-            result.unchecked.append(rel)
+            result.unchecked.append(rel.as_posix())
     return result
