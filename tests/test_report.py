@@ -259,6 +259,15 @@ def test_same_records_same_bytes(tmp_path):
     svg = (a / "plots/toy/caption-shuffle-small-mr.svg").read_text()
     assert b"Software" not in png and b"Matplotlib" not in png
     assert "<dc:date>" not in svg and "Matplotlib v" not in svg
+    # the glyphs come from the DejaVu Sans inside matplotlib, never from a system copy
+    from matplotlib import font_manager
+
+    from rsbench.report.plots import FONT
+
+    path = font_manager.findfont(
+        font_manager.FontProperties(family=FONT), fallback_to_default=False
+    )
+    assert "mpl-data" in path and path.endswith("DejaVuSans.ttf")
 
 
 def test_check_finds_every_kind_of_difference(tmp_path, capsys):

@@ -13,7 +13,8 @@ Per section (noise model, profile, validation):
   direction (image→text, text→image, image→image, text→text) and a line per method and k.
 
 The same records always give the same bytes: the Agg renderer, matplotlib's default style with
-fixed settings (DejaVu Sans, which ships with matplotlib; text drawn as paths in SVG), a fixed
+fixed settings (the DejaVu Sans file inside matplotlib, never a system copy; text drawn as
+paths in SVG), a fixed
 SVG hash salt, and no dates or software versions in the files' metadata. Figures are drawn on
 ``matplotlib.figure.Figure`` directly, without pyplot's global state.
 """
@@ -39,7 +40,7 @@ DIRECTION_TITLES = {
 }
 
 STYLE: dict[str, Any] = {
-    "font.family": "DejaVu Sans",
+    "font.family": "rsbench DejaVu Sans",  # registered by _register_font
     "font.size": 9.5,
     "axes.titlesize": 10.5,
     "axes.labelsize": 9.5,
@@ -72,9 +73,38 @@ class Plot:
     svg: bytes
 
 
+FONT = "rsbench DejaVu Sans"
+
+
+def _register_font() -> None:
+    """DejaVu Sans as shipped inside matplotlib, under a name of its own: a system copy of
+    DejaVu (another version, other glyphs) can then never be picked instead."""
+    from pathlib import Path
+
+    import matplotlib
+    from matplotlib import font_manager
+
+    if any(f.name == FONT for f in font_manager.fontManager.ttflist):
+        return
+    folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    for file, weight in (("DejaVuSans.ttf", 400), ("DejaVuSans-Bold.ttf", 700)):
+        font_manager.fontManager.ttflist.append(
+            font_manager.FontEntry(
+                fname=str(folder / file),
+                name=FONT,
+                style="normal",
+                variant="normal",
+                weight=weight,
+                stretch="normal",
+                size="scalable",
+            )
+        )
+
+
 def _style():
     import matplotlib
 
+    _register_font()
     ctx = matplotlib.rc_context()
     ctx.__enter__()
     matplotlib.rcdefaults()  # nobody's matplotlibrc changes the bytes
