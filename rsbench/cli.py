@@ -336,9 +336,9 @@ def _report_check(result, out: Path) -> int:
         for rel in getattr(result, kind):
             print(f"rsbench: {kind}: {out / rel}", file=sys.stderr)
     print(
-        "rsbench: leaderboards out of date; regenerate with 'rsbench leaderboard "
-        "<folder>/records --out <folder>' (figures are compared byte for byte: a different "
-        "matplotlib can change them too)",
+        f"rsbench: leaderboards out of date; regenerate with 'rsbench leaderboard "
+        f"{out / 'records'} --out {out}' (likewise in a subfolder; figures are compared byte "
+        "for byte, so another matplotlib version can change them too)",
         file=sys.stderr,
     )
     return 1
