@@ -1,7 +1,8 @@
 """Open a leaderboard page in headless Chromium and report what a reader would find broken.
 
-A copy of the page, with a small script added, is written next to it (so relative links to
-``plots/`` resolve as they do for the page itself); Chromium loads it, the script inspects the
+A copy of the page, with a small script added, is written next to it for the time of the
+check (so relative links to ``plots/`` resolve as they do for the page itself; run it on a
+copy of a folder you do not want touched); Chromium loads it, the script inspects the
 rendered DOM once everything has loaded and writes its findings as JSON into the page, and
 ``--dump-dom`` hands the DOM back. Findings: images that did not load, tables without body
 rows, a page wider than the window, and the published blocks with their label.
@@ -13,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -59,6 +61,7 @@ def probe_page(page: Path, chromium: str, width: int = 1280) -> dict:
     probe = page.with_name(f".probe-{page.name}")
     text = page.read_text(encoding="utf-8")
     probe.write_text(text.replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    home = Path(tempfile.mkdtemp(prefix="rsbench-chromium-"))  # profile and caches
     try:
         dom = subprocess.run(
             [
@@ -70,18 +73,18 @@ def probe_page(page: Path, chromium: str, width: int = 1280) -> dict:
                 "--no-first-run",
                 f"--window-size={width},900",
                 "--virtual-time-budget=10000",
-                f"--user-data-dir={page.parent / '.chromium-profile'}",
+                f"--user-data-dir={home / 'profile'}",
                 "--dump-dom",
                 probe.resolve().as_uri(),
             ],
             capture_output=True,
             text=True,
             timeout=120,
-            env={**os.environ, "HOME": str(page.parent)},
+            env={**os.environ, "HOME": str(home)},
         ).stdout
     finally:
         probe.unlink()
-        shutil.rmtree(page.parent / ".chromium-profile", ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
     start = dom.find('<pre id="rsbench-probe">')
     if start == -1:
         raise AssertionError(f"Chromium did not run the probe on {page.name}:\n{dom[-2000:]}")

@@ -10,8 +10,11 @@ rows, a page wider than the window, published blocks without their label).
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -31,7 +34,16 @@ def main() -> int:
         print("no Chromium found (apt-get install chromium)", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    for page in sorted(args.folder.glob("*.html")):
+    with tempfile.TemporaryDirectory(prefix="rsbench-shots-") as tmp:
+        # the pages are inspected in a copy: nothing is written into the folder itself
+        copy = Path(tmp) / "site"
+        shutil.copytree(args.folder, copy)
+        return shoot(copy, args, chromium)
+
+
+def shoot(folder: Path, args, chromium: str) -> int:
+    home = folder.parent / "home"
+    for page in sorted(folder.glob("*.html")):
         findings = probe_page(page, chromium, width=args.width)
         height = args.height or findings["height"] + 40
         shot = args.out / f"{page.stem}-{args.width}.png"
@@ -44,12 +56,14 @@ def main() -> int:
                 "--hide-scrollbars",
                 f"--window-size={args.width},{height}",
                 "--virtual-time-budget=10000",
-                f"--screenshot={shot}",
+                f"--screenshot={shot.resolve()}",
+                f"--user-data-dir={home}",
                 page.resolve().as_uri(),
             ],
             capture_output=True,
             timeout=120,
             check=True,
+            env={**os.environ, "HOME": str(home)},
         )
         found = problems(findings)
         print(f"{shot}: {'; '.join(found) if found else 'no problem found'}")
