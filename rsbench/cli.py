@@ -20,7 +20,8 @@ EXAMPLES = """examples:
   rsbench run --methods infonce,vse --datasets synthrs --noise 0,0.2,0.4,0.6,0.8 --seeds 0
   rsbench run --config grid.yaml --device cuda
   rsbench list methods
-  rsbench leaderboard runs/ --out leaderboards/
+  rsbench leaderboard runs/ --out leaderboards/ --format md,html
+  rsbench leaderboard --check
   rsbench data check rsitmd --data-root ~/data
   rsbench noise show --dataset synthrs --noise-model caption_shuffle --ratio 0.4
 """
@@ -132,15 +133,35 @@ def build_parser() -> argparse.ArgumentParser:
         "--all", action="store_true", help="include rsbench's own built-in plugins"
     )
 
-    board = sub.add_parser("leaderboard", help="write Markdown leaderboards from run records")
+    board = sub.add_parser(
+        "leaderboard",
+        help="write leaderboards (Markdown, plots, exports, HTML) from run records",
+        description="Write <out>/<dataset>.md with its plots (plots/<dataset>/) and the records "
+        "behind it (records/<dataset>.jsonl), plus the exports asked for with --format. "
+        "--check regenerates instead and compares with the files on disk.",
+    )
     board.add_argument(
-        "run_dirs", nargs="*", type=Path, metavar="RUN_DIR", help="run directories [runs]"
+        "run_dirs",
+        nargs="*",
+        type=Path,
+        metavar="RUN_DIR",
+        help="run directories, or leaderboard record exports (records/<dataset>.jsonl) [runs; "
+        "with --check: the records committed in --out and its subfolders]",
     )
     board.add_argument(
         "--out", type=Path, default=Path("leaderboards"), help="output directory [leaderboards]"
     )
     board.add_argument(
-        "--check", action="store_true", help="exit 1 if the files on disk differ, write nothing"
+        "--format",
+        dest="formats",
+        metavar="FORMATS",
+        help="comma-separated: md, csv, json, latex, html [md]; html writes one page per "
+        "dataset and index.html",
+    )
+    board.add_argument(
+        "--check",
+        action="store_true",
+        help="regenerate in memory and exit 1 if any file on disk differs; write nothing",
     )
     board.add_argument(
         "--multi-positive",
@@ -278,15 +299,16 @@ def cmd_run(args) -> int:
         )
         return 130
     if not args.no_leaderboard:
-        from rsbench.leaderboard import write_leaderboards
         from rsbench.record_check import load_records, warn_left_out
+        from rsbench.report.board import write_folder
 
         loaded = load_records([grid.out])
         warn_left_out(loaded)
-        for path in write_leaderboards(
+        for path in write_folder(
             loaded.records, grid.leaderboard_dir, result.datasets, args.multi_positive
         ):
-            print(f"rsbench: wrote {path}", file=sys.stderr)
+            if path.suffix == ".md":
+                print(f"rsbench: wrote {path} (with its plots and records)", file=sys.stderr)
     print(
         f"rsbench: {len(result.done)} cells run, {len(result.skipped)} skipped (already done), "
         f"{len(result.failed)} failed; records in {grid.out / 'cells'}",
@@ -312,10 +334,17 @@ def check_run_start(grid, leaderboard: bool) -> None:
 
 
 def cmd_leaderboard(args) -> int:
-    from rsbench.leaderboard import group_by_dataset, render_dataset, write_leaderboards
+    from rsbench.leaderboard import group_by_dataset
     from rsbench.record_check import load_records, warn_left_out
+    from rsbench.report import board
     from rsbench.validation import check_output_dir
 
+    formats = board.parse_formats(args.formats)
+    if args.check and not args.run_dirs:
+        if not args.out.is_dir():
+            raise RsbenchError(f"leaderboard folder not found: {args.out}")
+        result = board.check_folder(args.out, formats if args.formats else ())
+        return _report_check(result, args.out)
     run_dirs = args.run_dirs or [Path("runs")]
     for d in run_dirs:
         if not d.exists():
@@ -327,22 +356,47 @@ def cmd_leaderboard(args) -> int:
     records = loaded.records
     if not records:
         raise RsbenchError(
-            f"no cell records found in {', '.join(map(str, run_dirs))} (expected <dir>/cells/*.json)"
+            f"no cell records found in {', '.join(map(str, run_dirs))} "
+            "(expected <dir>/cells/*.json or records/<dataset>.jsonl)"
         )
     if args.check:
-        stale = []
-        for dataset, rs in group_by_dataset(records).items():
-            path = args.out / f"{dataset}.md"
-            expected = render_dataset(dataset, rs, args.multi_positive)
-            if not path.exists() or path.read_text(encoding="utf-8") != expected:
-                stale.append(str(path))
-        if stale:
-            print(f"rsbench: leaderboards out of date: {', '.join(stale)}", file=sys.stderr)
-            return 1
-        return 0
-    for path in write_leaderboards(records, args.out, multi_positive=args.multi_positive):
-        print(path)
+        by_dataset = group_by_dataset(records)
+        multi = dict.fromkeys(by_dataset, args.multi_positive)
+        result = board.check_boards(args.out, by_dataset, multi, formats if args.formats else ())
+        return _report_check(result, args.out)
+    written = board.write_folder(
+        records, args.out, multi_positive=args.multi_positive, formats=formats
+    )
+    for path in written:
+        if path.suffix != ".png" and path.suffix != ".svg":
+            print(path)
+    figures = sum(p.suffix in (".png", ".svg") for p in written)
+    print(f"rsbench: {len(written)} files in {args.out} ({figures} figure files)", file=sys.stderr)
     return 0
+
+
+def _report_check(result, out: Path) -> int:
+    for rel in result.unchecked:
+        print(
+            f"rsbench: warning: {out / rel} has no committed records beside it "
+            f"(records/{Path(rel).stem}.jsonl); not checked",
+            file=sys.stderr,
+        )
+    if result.ok:
+        print(
+            f"rsbench: {len(result.checked)} leaderboard files up to date in {out}", file=sys.stderr
+        )
+        return 0
+    for kind in ("changed", "missing", "unexpected"):
+        for rel in getattr(result, kind):
+            print(f"rsbench: {kind}: {out / rel}", file=sys.stderr)
+    print(
+        f"rsbench: leaderboards out of date; regenerate with 'rsbench leaderboard "
+        f"{out / 'records'} --out {out}' (likewise in a subfolder; figures are compared byte "
+        "for byte, so another matplotlib version can change them too)",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def cmd_data(args) -> int:

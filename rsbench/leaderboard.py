@@ -15,13 +15,17 @@ method profile, validation mode) a section holds:
 
 Everything is sorted and formatted with fixed precision, with no timestamps, so the same
 records always give the same bytes.
+
+Figures, published blocks and lines about optional record fields are added by
+``rsbench.report`` through the ``extras`` hook of ``render_dataset``; ``rsbench.report.board``
+writes and checks whole leaderboard folders (Markdown, figures, exports, records).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +33,9 @@ from rsbench.fileio import atomic_write_text, canonical_json
 from rsbench.metrics import METRIC_NAMES
 from rsbench.names import child_path
 from rsbench.validation import check_output_file
+
+# (section key, the section's records) -> {slot: Markdown lines}; see render_section.
+SectionExtras = Callable[[tuple, list[dict]], dict[str, list[str]]]
 
 COLUMN_TITLES = {
     "i2t_R@1": "I→T R@1",
@@ -146,8 +153,18 @@ def _groups(ok: list[dict], labels: dict[str, str]) -> dict[tuple[float, str], l
 # ---- rendering ---------------------------------------------------------------------------
 
 
-def render_dataset(dataset: str, records: list[dict], multi_positive: bool = False) -> str:
-    """The Markdown leaderboard of one dataset."""
+def render_dataset(
+    dataset: str,
+    records: list[dict],
+    multi_positive: bool = False,
+    *,
+    header: list[str] | None = None,
+    extras: SectionExtras | None = None,
+) -> str:
+    """The Markdown leaderboard of one dataset.
+
+    ``header``: more lines for the list under the title (e.g. where the records are);
+    ``extras``: per section, more Markdown at named places (see ``render_section``)."""
     ok = [r for r in records if r.get("status") == "ok"]
     failed = [r for r in records if r.get("status") != "ok"]
     lines = [f"# {dataset} leaderboard", ""]
@@ -174,13 +191,13 @@ def render_dataset(dataset: str, records: list[dict], multi_positive: bool = Fal
         )
     rsbench_versions = sorted({r["environment"].get("rsbench", "?") for r in records})
     lines.append(f"- rsbench version: {', '.join(rsbench_versions)}")
+    lines.extend(header or [])
     lines.append("")
 
-    sections: dict[tuple, list[dict]] = {}
-    for r in records:
-        sections.setdefault(_section_key(r), []).append(r)
+    sections = group_sections(records)
     for key in sorted(sections):
-        lines.extend(render_section(sections[key], multi_positive))
+        more = extras(key, sections[key]) if extras else None
+        lines.extend(render_section(sections[key], multi_positive, extras=more))
     if failed:
         lines += ["## Failed cells", "", "Recorded as failed and left out of the tables above:", ""]
         for r in sorted(
@@ -201,7 +218,24 @@ def render_dataset(dataset: str, records: list[dict], multi_positive: bool = Fal
     return "\n".join(lines).rstrip() + "\n"
 
 
-def render_section(records: list[dict], multi_positive: bool = False) -> list[str]:
+def group_sections(records: list[dict]) -> dict[tuple, list[dict]]:
+    """Records by section: noise model and options, profile, validation, dataset version, split."""
+    sections: dict[tuple, list[dict]] = {}
+    for r in records:
+        sections.setdefault(_section_key(r), []).append(r)
+    return sections
+
+
+def render_section(
+    records: list[dict],
+    multi_positive: bool = False,
+    *,
+    extras: dict[str, list[str]] | None = None,
+) -> list[str]:
+    """One protocol's section. ``extras`` adds Markdown lines after the retrieval tables
+    (``after_retrieval``), the mR table (``after_mr``), the detection table
+    (``after_detection``) and before the Methods table (``before_methods``)."""
+    extras = extras or {}
     first = records[0]
     noise, method = first["noise"], first["method"]
     ok = [r for r in records if r.get("status") == "ok"]
@@ -236,15 +270,9 @@ def render_section(records: list[dict], multi_positive: bool = False) -> list[st
             "A retrieved caption or image also counts when it carries a caption identical to a true one."
         )
         lines += ["", retrieval_table(groups, "metrics_multi")]
+    lines += _extra(extras, "after_retrieval")
     lines += ["", "### mR by noise ratio", "", mr_table(groups)]
-    hashing = hashing_table(groups)
-    if hashing:
-        lines += ["", "### Hashing", ""]
-        lines.append(
-            "mAP@k of the binary codes on the test split (Hamming ranking, relevance = same scene "
-            "class; I→I and T→T leave the query out of the database); mean over seeds."
-        )
-        lines += ["", hashing]
+    lines += _extra(extras, "after_mr")
     detection = detection_table(groups)
     if detection:
         lines += ["", "### Noise detection", ""]
@@ -253,6 +281,8 @@ def render_section(records: list[dict], multi_positive: bool = False) -> list[st
             "positive), at the selected checkpoint; mean over seeds."
         )
         lines += ["", detection]
+    lines += _extra(extras, "after_detection")
+    lines += _extra(extras, "before_methods")
     lines += ["", "### Methods", "", methods_table(ok, labels)]
     config = reproduce_config(records)
     if config:
@@ -269,6 +299,14 @@ def render_section(records: list[dict], multi_positive: bool = False) -> list[st
         ]
     lines.append("")
     return lines
+
+
+def _extra(extras: dict[str, list[str]], slot: str) -> list[str]:
+    """Extra lines for a slot, separated from what precedes them by one blank line."""
+    more = extras.get(slot) or []
+    while more and not more[-1]:
+        more = more[:-1]
+    return ["", *more] if more else []
 
 
 def noise_table(ok: list[dict]) -> str:
@@ -353,45 +391,13 @@ def detection_table(groups: dict[tuple[float, str], list[dict]]) -> str | None:
     )
 
 
-def hashing_table(groups: dict[tuple[float, str], list[dict]]) -> str | None:
-    """Rows: (ratio, method) with hashing metrics; columns: mAP@k per direction (None if none)."""
-    keys = sorted(
-        {k for rs in groups.values() for r in rs for k in (r.get("metrics_hashing") or {})},
-        key=lambda k: (
-            int(k.split("@")[1]),
-            ["i2t", "t2i", "i2i", "t2t", "avg"].index(k.split("_")[0]),
-        ),
-    )
-    if not keys:
-        return None
-    rows = []
-    for ratio, label in sorted(groups):
-        found = [r["metrics_hashing"] for r in groups[(ratio, label)] if r.get("metrics_hashing")]
-        if not found:
-            continue
-        cells = []
-        for k in keys:
-            values = [h[k] for h in found if h.get(k) is not None]
-            cells.append(f"{sum(values) / len(values):.4f}" if values else "–")
-        rows.append([_pct(ratio), label, *cells, str(len(found))])
-    titles = [
-        k.replace("_mAP@", " mAP@")
-        .replace("i2t", "I→T")
-        .replace("t2i", "T→I")
-        .replace("i2i", "I→I")
-        .replace("t2t", "T→T")
-        .replace("avg", "mean")
-        for k in keys
-    ]
-    return _table(
-        ["Noise", "Method", *titles, "Seeds"],
-        rows,
-        ["right", "left", *["right"] * len(keys), "right"],
-    )
-
-
 def methods_table(ok: list[dict], labels: dict[str, str]) -> str:
     """Each method configuration: version, plugin, oracle use, the options set, then all options."""
+    from rsbench.report.fields import backbone, trusted_subset
+
+    # Columns for optional record fields appear only when some record has them.
+    show_backbone = any(backbone(r) is not None for r in ok)
+    show_trusted = any(trusted_subset(r) not in (None, "no") for r in ok)
     rows, full = {}, {}
     for r in ok:
         label = labels[_method_key(r)]
@@ -401,13 +407,13 @@ def methods_table(ok: list[dict], labels: dict[str, str]) -> str:
         full[label] = _fmt_options(m["params"])
         if r.get("used_ground_truth"):
             row[3] = "yes"
-        elif r.get("trusted_subset"):
-            subset = r["trusted_subset"]
-            row[3] = (
-                f"trusted subset ({subset['fraction'] * 100:g} % of images, {subset['rows']} rows)"
-            )
+        if show_backbone and len(row) == 5:
+            row.append(backbone(r) or "–")
+        if show_trusted and len(row) == 5 + show_backbone:
+            row.append(trusted_subset(r) or "no")
     header = ["Method", "Version", "Plugin", "Uses clean labels", "Options set"]
-    table = _table(header, [rows[k] for k in sorted(rows)], ["left"] * 5)
+    header += ["Backbone"] * show_backbone + ["Trusted clean subset"] * show_trusted
+    table = _table(header, [rows[k] for k in sorted(rows)], ["left"] * len(header))
     return "\n".join([table, "", "All options:", "", *(f"- {k}: {full[k]}" for k in sorted(full))])
 
 
@@ -470,7 +476,9 @@ def write_leaderboards(
     datasets: Iterable[str] | None = None,
     multi_positive: bool = False,
 ) -> list[Path]:
-    """Write ``<out_dir>/<dataset>.md`` for each dataset (all, or those named)."""
+    """Write ``<out_dir>/<dataset>.md`` for each dataset (all, or those named): the tables
+    only. ``rsbench.report.board.write_folder`` writes the whole folder (figures, records,
+    exports), as ``rsbench run`` and ``rsbench leaderboard`` do."""
     by_dataset = group_by_dataset(records)
     wanted = sorted(by_dataset) if datasets is None else sorted(set(datasets) & set(by_dataset))
     paths = [child_path(out_dir, dataset, ".md", "dataset name") for dataset in wanted]

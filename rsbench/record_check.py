@@ -139,10 +139,40 @@ def record_files(run_dirs: Iterable[Path]) -> list[Path]:
     return files
 
 
+def export_files(run_dirs: Iterable[Path]) -> list[Path]:
+    """Leaderboard record exports among ``run_dirs``: ``.jsonl`` files, or folders of them
+    that are not run folders."""
+    files: list[Path] = []
+    for run_dir in map(Path, run_dirs):
+        if run_dir.is_file() and run_dir.suffix == ".jsonl":
+            files.append(run_dir)
+        elif run_dir.is_dir() and not (run_dir / CELLS_DIR).is_dir():
+            files += sorted(run_dir.glob("*.jsonl"))
+    return files
+
+
 def load_records(run_dirs: Iterable[Path]) -> LoadedRecords:
-    """Every record under ``run_dirs``; unreadable ones left out, malformed ones an error."""
+    """Every record under ``run_dirs`` (run folders, record files or leaderboard exports);
+    unreadable ones left out, malformed ones an error."""
+    from rsbench.report.board import read_records_export
+
     loaded = LoadedRecords()
-    for path in record_files(run_dirs):
+    run_dirs = list(map(Path, run_dirs))
+    exports = export_files(run_dirs)
+    for path in exports:
+        for record in read_records_export(path)[1]:
+            try:
+                check_record(record)
+            except FieldError as exc:
+                raise RsbenchError(f"record export {path}: {exc}; fix the file") from None
+            loaded.records.append(record)
+    plain = [
+        d
+        for d in run_dirs
+        if d not in exports
+        and not (d.is_dir() and not (d / CELLS_DIR).is_dir() and any(d.glob("*.jsonl")))
+    ]
+    for path in record_files(plain):
         try:
             text = path.read_text(encoding="utf-8")
         except PermissionError:

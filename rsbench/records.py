@@ -43,12 +43,8 @@ def write_record(out: Path, record: dict[str, Any]) -> Path:
     return path
 
 
-def read_record(path: Path) -> dict[str, Any] | None:
-    """A record, or None if the file is not a readable record of this schema."""
-    try:
-        record = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+def parse_record(record: Any) -> dict[str, Any] | None:
+    """The record, or None if the object is not a record of this schema."""
     if (
         not isinstance(record, dict)
         or record.get("schema_version") != SCHEMA_VERSION
@@ -58,15 +54,37 @@ def read_record(path: Path) -> dict[str, Any] | None:
     return record
 
 
+def read_record(path: Path) -> dict[str, Any] | None:
+    """A record, or None if the file is not a readable record of this schema."""
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return parse_record(record)
+
+
 def is_done(out: Path, cell_id: str) -> bool:
     record = read_record(record_path(out, cell_id))
     return record is not None and record.get("status") == "ok"
 
 
 def iter_records(run_dirs: Iterable[Path]) -> Iterator[dict[str, Any]]:
-    """Every readable record under the given run directories (or record files)."""
+    """Every readable record under the given run directories, record files, leaderboard record
+    exports (``records/<dataset>.jsonl``) or folders of such exports."""
     for run_dir in run_dirs:
         run_dir = Path(run_dir)
+        if run_dir.is_file() and run_dir.suffix == ".jsonl":
+            exports = [run_dir]
+        elif run_dir.is_dir() and not (run_dir / CELLS_DIR).is_dir():
+            exports = sorted(run_dir.glob("*.jsonl"))
+        else:
+            exports = []
+        if exports:
+            from rsbench.report.board import read_records_export
+
+            for path in exports:
+                yield from read_records_export(path)[1]
+            continue
         files = [run_dir] if run_dir.is_file() else sorted((run_dir / CELLS_DIR).glob("*.json"))
         for path in files:
             record = read_record(path)

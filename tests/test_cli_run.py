@@ -90,6 +90,11 @@ def test_full_tiny_run(tmp_path):
     assert len(hashes) == 2
     board = (tmp_path / "boards" / "synthrs-tiny.md").read_text()
     assert "# synthrs-tiny leaderboard" in board and "| vse " in board and "### Reproduce" in board
+    # with its figure and the records behind it, which regenerate it unchanged
+    assert "](plots/synthrs-tiny/caption-shuffle-small-mr.png)" in board
+    assert (tmp_path / "boards/plots/synthrs-tiny/caption-shuffle-small-mr.svg").is_file()
+    check = rsbench("leaderboard", "--check", "--out", "boards", cwd=tmp_path)
+    assert check.returncode == 0, check.stderr
 
     again = rsbench(*args, cwd=tmp_path)
     assert again.returncode == 0 and "0 cells run, 4 skipped" in again.stderr
