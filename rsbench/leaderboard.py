@@ -127,20 +127,11 @@ def _section_key(r: dict) -> tuple[str, ...]:
             r["noise"]["version"],
             canonical_json(r["noise"]["params"]),
             r["method"].get("profile", "small"),
-            _init(r),
             r.get("validation", "clean"),
             r["dataset"].get("version"),
             r["dataset"].get("split"),
         )
     )
-
-
-def _init(r: dict) -> str:
-    """How the method's encoders start: ``pretrained`` or ``scratch`` ("" when not recorded)."""
-    return str((r["method"].get("backbone") or {}).get("init", ""))
-
-
-INIT_TITLES = {"pretrained": "pretrained encoders", "scratch": "encoders trained from scratch"}
 
 
 def _groups(ok: list[dict], labels: dict[str, str]) -> dict[tuple[float, str], list[dict]]:
@@ -241,8 +232,6 @@ def render_section(
     ok = [r for r in records if r.get("status") == "ok"]
     validation = first.get("validation", "clean")
     title = f"## {noise['model']} ({noise.get('level', '?')}-level noise), {method.get('profile', 'small')} profile"
-    if _init(first):
-        title += f", {INIT_TITLES.get(_init(first), _init(first))}"
     if validation != "clean":
         title += f", {validation} validation"
     seeds = ", ".join(map(str, sorted({r["noise"]["seed"] for r in records})))

@@ -376,12 +376,18 @@ def write_folder(
     paths written. Export formats already in the folder are rewritten too, so no file there
     is left stale; figures a board no longer has are removed from its plot folder."""
     from rsbench.leaderboard import group_by_dataset
+    from rsbench.names import child_path
+    from rsbench.validation import check_output_file
 
     by_dataset = group_by_dataset(records)
     wanted = sorted(by_dataset) if datasets is None else sorted(set(datasets) & set(by_dataset))
+    for dataset in wanted:  # names from records never leave the folder
+        child_path(Path(out_dir), dataset, ".md", "dataset name")
     boards = {d: build_board(d, by_dataset[d], multi_positive) for d in wanted}
     formats = set(formats) | set(formats_on_disk(Path(out_dir), wanted))
     files = folder_artefacts(Path(out_dir), boards, [f for f in FORMATS if f in formats])
+    for rel in files:  # every target checked before any is written
+        check_output_file(Path(out_dir) / rel, "leaderboard file")
     written = []
     for rel, data in sorted(files.items()):
         path = Path(out_dir) / rel
