@@ -139,6 +139,16 @@ class Retriever(ABC):
     def scorer(self, images: Sequence[ImageItem], texts: Sequence[str]) -> Scorer:
         """A scorer for these images and captions."""
 
+    def diagnostic_scorers(
+        self, images: Sequence[ImageItem], texts: Sequence[str]
+    ) -> dict[str, Scorer]:
+        """Other scores worth recording beside the main one (name → scorer); none by default.
+
+        The runner evaluates each on the test split into ``metrics_diagnostic[name]``; they are
+        never used for selection or in the main tables.
+        """
+        return {}
+
     def codes(
         self, images: Sequence[ImageItem], texts: Sequence[str]
     ) -> tuple[np.ndarray, np.ndarray] | None:

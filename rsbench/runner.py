@@ -280,6 +280,12 @@ class Runner:
                 trusted_subset=task.trusted_subset,
                 info=fit.info,
             )
+            diagnostics = {
+                name: evaluate_retrieval(d, test.caption_image)["plain"]
+                for name, d in fit.retriever.diagnostic_scorers(test.images, test.texts).items()
+            }
+            if diagnostics:
+                record["metrics_diagnostic"] = diagnostics
             hashing = hashing_record(fit.retriever, test)
             if hashing is not None:
                 record["metrics_hashing"] = hashing

@@ -153,7 +153,7 @@ def clip_model(tokenizer):
 
     common = {
         "hidden_size": 64,
-        "intermediate_size": 256,
+        "intermediate_size": 128,
         "num_hidden_layers": 2,
         "num_attention_heads": 2,
         "projection_dim": 64,

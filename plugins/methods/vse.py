@@ -8,9 +8,10 @@ hardest negative counts.
 Trained from scratch, hardest-negative VSE++ tends to collapse early (a known failure: the
 hardest negatives of a random embedding are noise). The standard remedy is a warm-up in which
 the hinge is summed over all negatives (VSE0) for ``sum_warmup_epochs`` epochs before switching
-to the hardest negative: 2 epochs with the from-scratch encoders, none when fine-tuning a
-pretrained CLIP (whose embedding is not random). Set ``sum_warmup_epochs: 0`` for the original
-loss from the first step.
+to the hardest negative: 2 epochs with the from-scratch encoders, 1 when fine-tuning the small
+pretrained CLIP (from the first step, the hardest negatives of noisy batches collapse it: mR 11.5
+instead of 30.5 at 40 % noise on synthrs), none in the paper profile (VSE++'s own schedule). Set
+``sum_warmup_epochs: 0`` for the original loss from the first step.
 
 ``mask_same_image`` (default on): rows of a batch that share an image are not negatives.
 """
@@ -45,7 +46,7 @@ class VSE(DualEncoderMethod):
     """VSE++ hinge triplet loss with the hardest negative, after a sum-of-hinges warm-up."""
 
     PROFILES = {
-        "small": {**SMALL_CLIP_RECIPE, "sum_warmup_epochs": 0},
+        "small": {**SMALL_CLIP_RECIPE, "sum_warmup_epochs": 1},
         "paper": {**PAPER_CLIP_RECIPE, "sum_warmup_epochs": 0},
     }
     BACKBONE_RECIPES = {("small", "scratch"): {**SCRATCH_RECIPE, "sum_warmup_epochs": 2}}

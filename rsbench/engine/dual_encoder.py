@@ -49,7 +49,7 @@ SCRATCH_RECIPE: dict[str, Any] = {
 #: of 64 px images as 224 of 256, bicubic, OpenAI normalisation, decay on matrices)
 SMALL_CLIP_RECIPE: dict[str, Any] = {
     "checkpoint": SMALL_CLIP,
-    "epochs": 3,
+    "epochs": 2,
     "batch_size": 100,
     "lr": 2e-4,
     "weight_decay": 0.2,

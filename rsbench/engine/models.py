@@ -8,7 +8,10 @@ A `RetrievalModel` is an ``nn.Module`` with three methods the engine calls:
 - ``score(image, text)``: a texts × images matrix. The default is the dot product of the pooled
   embeddings (cosine, since dual encoders here normalise them); RRSITR's fused global + local
   score and AMFMN's image-conditioned score override it. Evaluation tiles it (``eval_tile``
-  texts × images per call), so a score may build per-pair tensors of a tile's size.
+  texts × images per call), so a score may build per-pair tensors of a tile's size, and may
+  cache per-item work in ``Features.extra`` (a tile's features are reused across the tiles of
+  the other modality). A model may name other scores in ``score_variants``
+  (``score(image, text, variant=name)``): the runner records their test metrics as diagnostics.
 
 Everything a loss learns (a temperature, a fusion module) is a parameter of the model, so the
 best epoch's weights restore all of it and a method instance holds no per-fit state.
@@ -30,6 +33,8 @@ class RetrievalModel(nn.Module):
 
     #: texts × images per call of `score` at evaluation
     eval_tile: tuple[int, int] = (4096, 4096)
+    #: names of other scores ``score(..., variant=name)`` gives, recorded as diagnostics
+    score_variants: tuple[str, ...] = ()
 
     def encode_image(self, pixels: torch.Tensor) -> Features:
         raise NotImplementedError

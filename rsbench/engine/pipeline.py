@@ -100,13 +100,14 @@ class ImagePipeline:
     # ---- per batch, on the device ---------------------------------------------------------
     def normalise(self, pixels: torch.Tensor) -> torch.Tensor:
         """``B × H × W × 3`` pixels in 0..255 → ``B × 3 × H × W`` float, normalised."""
+        return self.normalise_planar(pixels.permute(0, 3, 1, 2).float())
+
+    def normalise_planar(self, x: torch.Tensor) -> torch.Tensor:
+        """``B × 3 × H × W`` float pixels in 0..255 → normalised (one fused affine map)."""
         mean, std = NORMALISATIONS[self.normalize]
-        x = pixels.permute(0, 3, 1, 2).float().div_(255.0)
-        if self.normalize == "none":
-            return x
-        m = torch.tensor(mean, device=x.device).view(1, 3, 1, 1)
-        s = torch.tensor(std, device=x.device).view(1, 3, 1, 1)
-        return (x - m) / s
+        scale = torch.tensor([1 / (255.0 * s) for s in std], device=x.device).view(1, 3, 1, 1)
+        shift = torch.tensor([m / s for m, s in zip(mean, std, strict=True)], device=x.device)
+        return torch.addcmul(-shift.view(1, 3, 1, 1), x, scale)
 
     def eval_batch(self, pixels: torch.Tensor) -> torch.Tensor:
         if pixels.shape[1] != self.size or pixels.shape[2] != self.size:
@@ -130,7 +131,8 @@ class ImagePipeline:
             self.crop_ratio,
             generator,
         )
-        return self.normalise(crop_and_resize(pixels, boxes, self.size, self.interpolation))
+        planar = crop_and_resize(pixels, boxes, self.size, self.interpolation, planar=True)
+        return self.normalise_planar(planar)
 
 
 def resized_crop_boxes(
@@ -178,10 +180,14 @@ def resized_crop_boxes(
 
 
 def crop_and_resize(
-    pixels: torch.Tensor, boxes: torch.Tensor, size: int, interpolation: str = "bilinear"
+    pixels: torch.Tensor,
+    boxes: torch.Tensor,
+    size: int,
+    interpolation: str = "bilinear",
+    planar: bool = False,
 ) -> torch.Tensor:
     """Each image's box resampled to ``size`` × ``size`` in one batched ``grid_sample``
-    (``B × H × W × 3`` in, float 0..255 out).
+    (``B × H × W × 3`` in; float 0..255 out, ``B × 3 × size × size`` when ``planar``).
 
     Output pixel centres map onto the box as a crop-then-resize maps them; near the box's edge
     the interpolation kernel reads the image's pixels just outside the box, where a separate
@@ -199,7 +205,8 @@ def crop_and_resize(
     x = pixels.permute(0, 3, 1, 2).float()
     grid = F.affine_grid(theta.to(x.device), [b, 3, size, size], align_corners=False)
     out = F.grid_sample(x, grid, mode=interpolation, padding_mode="border", align_corners=False)
-    return out.clamp_(0, 255).permute(0, 2, 3, 1)
+    out = out.clamp_(0, 255)
+    return out if planar else out.permute(0, 2, 3, 1)
 
 
 def random_crop(

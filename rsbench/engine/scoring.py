@@ -58,8 +58,10 @@ class ModelScorer(Scorer):
         device: str,
         precision: Precision | None = None,
         tile: tuple[int, int] | None = None,
+        variant: str | None = None,
     ):
         self.model, self.images, self.texts = model, images, texts
+        self.variant = variant
         self.text_index = np.asarray(text_index, dtype=np.int64)
         self.device = device
         self.precision = precision or Precision("fp32", device)
@@ -74,6 +76,13 @@ class ModelScorer(Scorer):
         tile_t, tile_i = self.tile
         self.model.eval()
         contiguous = len(distinct) and distinct[-1] - distinct[0] + 1 == len(distinct)
+        # image tiles are cut once per block and reused for every text tile, so that what a
+        # score caches on a tile (in ``Features.extra``) is computed once
+        image_tiles = [
+            (i0, self.images[i0 : min(i0 + tile_i, last)].to(self.device))
+            for i0 in range(first, last, tile_i)
+        ]
+        kwargs = {} if self.variant is None else {"variant": self.variant}
         for t0 in range(0, len(distinct), tile_t):
             rows = (
                 slice(int(distinct[t0]), int(distinct[min(t0 + tile_t, len(distinct)) - 1]) + 1)
@@ -81,10 +90,9 @@ class ModelScorer(Scorer):
                 else torch.as_tensor(distinct[t0 : t0 + tile_t])
             )
             text = self.texts[rows].to(self.device)
-            for i0 in range(first, last, tile_i):
-                image = self.images[i0 : min(i0 + tile_i, last)].to(self.device)
+            for i0, image in image_tiles:
                 with self.precision.eval_autocast():
-                    scores = self.model.score(image, text)
+                    scores = self.model.score(image, text, **kwargs)
                 out[t0 : t0 + len(text), i0 - first : i0 - first + len(image)] = (
                     scores.float().cpu().numpy()
                 )
@@ -170,6 +178,29 @@ class ModelRetriever(Retriever):
 
     def scorer(self, images: Sequence[ImageItem], texts: Sequence[str]) -> ModelScorer:
         return self.scorer_for_pixels(self.pipeline.load_eval([i.path for i in images]), texts)
+
+    def diagnostic_scorers(
+        self, images: Sequence[ImageItem], texts: Sequence[str]
+    ) -> dict[str, ModelScorer]:
+        """One scorer per score variant the model names (``score_variants``), for diagnostics
+        the runner records beside the metrics (e.g. RRSITR's global-only score)."""
+        variants = getattr(self.model, "score_variants", ())
+        if not variants:
+            return {}
+        image_features = self.encode_pixels(self.pipeline.load_eval([i.path for i in images]))
+        text_features, index = self.encode_texts(texts)
+        return {
+            name: ModelScorer(
+                self.model,
+                image_features,
+                text_features,
+                index,
+                self.device,
+                self.precision,
+                variant=name,
+            )
+            for name in variants
+        }
 
 
 def _pad_cat(parts: list[Features]) -> Features:

@@ -490,27 +490,35 @@ class TrainableMethod(Method):
 
 
 class Validation:
-    """Per-epoch validation through the test's scorer; pixels and captions prepared once."""
+    """Per-epoch validation through the test's scorer.
 
-    def __init__(self, retriever: ModelRetriever, task: TrainTask, pipeline: ImagePipeline | None):
+    For a `ModelRetriever` with an image pipeline, the validation pixels are decoded and the
+    captions tokenized once, and each epoch only encodes them; any other retriever (a method
+    that scores cached features, say) is asked for its scorer every epoch.
+    """
+
+    def __init__(self, retriever, task: TrainTask, pipeline: ImagePipeline | None):
         self.retriever, self.val = retriever, task.val
-        self.pixels = (
-            pipeline.load_eval([i.path for i in task.val.images]) if pipeline is not None else None
-        )
-        self.text, self.index = distinct_rows(retriever.tokenizer(list(task.val.texts)))
+        self.prepared = isinstance(retriever, ModelRetriever) and pipeline is not None
+        if self.prepared:
+            self.pixels = pipeline.load_eval([i.path for i in task.val.images])
+            self.text, self.index = distinct_rows(retriever.tokenizer(list(task.val.texts)))
 
     def metrics(self) -> dict[str, float]:
         from rsbench.engine.scoring import ModelScorer
 
         r = self.retriever
-        images = (
-            r.encode_pixels(self.pixels)
-            if self.pixels is not None
-            else r.encode_images(self.val.images)
-        )
-        scorer = ModelScorer(
-            r.model, images, r.encode_tokens(self.text), self.index, r.device, r.precision
-        )
+        if not self.prepared:
+            scorer = r.scorer(self.val.images, self.val.texts)
+        else:
+            scorer = ModelScorer(
+                r.model,
+                r.encode_pixels(self.pixels),
+                r.encode_tokens(self.text),
+                self.index,
+                r.device,
+                r.precision,
+            )
         return evaluate_retrieval(scorer, self.val.caption_image)["plain"]
 
 
