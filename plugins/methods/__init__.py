@@ -18,6 +18,12 @@ def register_methods(register):
         description="InfoNCE on the pairs a 2-GMM of per-pair losses calls clean (NCR-style detector)",
     )
     register(
+        "rrsitr",
+        "rsbench_plugins.methods.rrsitr:RRSITR",
+        version="1",
+        description="RRSITR (CVPR 2026): self-paced clean / ambiguous / noisy split of per-pair losses, robust triplet on the noisy part, global + local CLIP scores",
+    )
+    register(
         "vse",
         "rsbench_plugins.methods.vse:VSE",
         version="1",
