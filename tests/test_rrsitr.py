@@ -214,7 +214,11 @@ def test_age_schedule_grows_the_thresholds_when_asked():
 def test_profiles_keep_batch_100_and_scale_20():
     small, paper = RRSITR(), RRSITR(profile="paper")
     assert small.options.batch_size == paper.options.batch_size == 100
-    assert small.options.logit_scale == pytest.approx(math.exp(2.996)) == pytest.approx(20.005, abs=1e-3)
+    assert (
+        small.options.logit_scale
+        == pytest.approx(math.exp(2.996))
+        == pytest.approx(20.005, abs=1e-3)
+    )
     assert paper.options.lr == 7e-6 and paper.options.weight_decay == 0.7
     assert paper.options.warmup_steps == 200 and paper.options.grad_clip == 50
     assert paper.options.precision == "fp16" and paper.options.interpolation == "bicubic"
