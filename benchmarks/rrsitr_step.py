@@ -24,7 +24,6 @@ official loop is the bottleneck) and the load average.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import statistics
 import time
@@ -36,8 +35,6 @@ from PIL import Image
 
 def setup():
     from rsbench.components import TrainTask
-    from rsbench.engine.precision import Precision
-    from rsbench.engine.trainer import EngineState
     from rsbench.noise import build_noise_file
     from rsbench.plugins import get_plugins
     from rsbench_plugins.methods.rrsitr import RRSITR
@@ -48,24 +45,7 @@ def setup():
     pairs = nf.train_pairs(splits.train)
     task = TrainTask(pairs, splits.val.eval_set(), seed=0, device="cpu", work_dir=None)
     method = RRSITR()
-    model = method.build(task)
-    tokenizer = method.make_tokenizer(task)
-    pipeline = method.image_pipeline()
-    state = EngineState(
-        task=task,
-        model=model,
-        tokenizer=tokenizer,
-        pipeline=pipeline,
-        precision=Precision(method.options.precision, "cpu"),
-        device="cpu",
-        generator=torch.Generator().manual_seed(0),
-        text=tokenizer(pairs.texts),
-        row_image=torch.from_numpy(pairs.image),
-        pixels=torch.from_numpy(np.array(pipeline.load_train(pairs.image_paths))),
-        grad_clip=method.options.grad_clip,
-        trim_text=False,
-    )
-    state.optimizers = method.configure_optimizers(model, math.ceil(len(pairs) / 100))
+    state = method.prepare(task, torch.Generator().manual_seed(0))
     return method, state, pairs
 
 

@@ -341,13 +341,10 @@ class TrainableMethod(Method):
         )
 
     # ---- the loop ---------------------------------------------------------------------------
-    def fit(self, task: TrainTask) -> FitResult:
+    def prepare(self, task: TrainTask, generator: torch.Generator) -> EngineState:
+        """The model, tokenizer, pipeline, data on the device and optimisers of a fit."""
         o = self.options
         device = resolve_device(task.device)
-        generator = seed_everything(task.seed)
-        n_rows = len(task.pairs)
-        if n_rows < 2:
-            raise CellError(f"{n_rows} training pairs: too few to train on")
         model = self.build(task).to(device)
         tokenizer = self.make_tokenizer(task)
         pipeline = self.image_pipeline()
@@ -370,9 +367,23 @@ class TrainableMethod(Method):
             grad_clip=o.grad_clip,
             trim_text=self.trim_text,
         )
+        state.optimizers = self.configure_optimizers(model, self.loader_steps(len(task.pairs)))
+        return state
+
+    def loader_steps(self, n_rows: int) -> int:
+        """Batches per epoch as a loader without ``drop_last`` counts them."""
+        return math.ceil(n_rows / min(self.options.batch_size, n_rows))
+
+    def fit(self, task: TrainTask) -> FitResult:
+        o = self.options
+        generator = seed_everything(task.seed)
+        n_rows = len(task.pairs)
+        if n_rows < 2:
+            raise CellError(f"{n_rows} training pairs: too few to train on")
+        state = self.prepare(task, generator)
+        model, pipeline = state.model, state.pipeline
         batch_size = min(o.batch_size, n_rows)
-        loader_steps = math.ceil(n_rows / batch_size)
-        state.optimizers = self.configure_optimizers(model, loader_steps)
+        loader_steps = self.loader_steps(n_rows)
         retriever = self.make_retriever(state)
         validation = Validation(retriever, task, pipeline)
         total_updates = (n_rows // batch_size) * o.epochs
