@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from rsbench.plugins import get_plugins
@@ -38,3 +39,20 @@ def test_synthrs_pretrain_is_disjoint_from_synthrs_and_synthrs_tiny():
     assert not corpus_images & bench_images
     # every scene class is represented in the corpus
     assert {c for c in corpus.train.classes()} == {c for c in benchmark[0].train.classes()}
+
+
+@pytest.mark.slow
+def test_the_shipped_small_encoders_regenerate_byte_for_byte():
+    """About 15 minutes of CPU: the tool rebuilds every checkpoint and compares each file."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    result = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "pretrain_small_encoders.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "identical" in result.stderr
