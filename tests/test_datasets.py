@@ -485,11 +485,14 @@ def test_all_five_datasets_pass_data_check_and_run_through_the_cli(tmp_path):
         )
     out = tmp_path / "runs"
     result = subprocess.run(
-        [sys.executable, "-m", "rsbench", "run", "--methods", "infonce", "--datasets", ",".join(names),
+        [sys.executable, "-m", "rsbench", "run", "--methods", "infonce,rrsitr", "--datasets", ",".join(names),
          "--noise", "0.2", "--epochs", "1", "--seeds", "0", "--profile", "small", "--out", str(out), "--no-leaderboard"],
         capture_output=True, text=True, env=env, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     records = [json.loads(p.read_text()) for p in (out / "cells").glob("*.json")]
-    assert sorted(r["dataset"]["name"] for r in records) == sorted(names)
+    assert sorted(r["dataset"]["name"] for r in records) == sorted(names * 2)
     assert all(r["status"] == "ok" and r["noise"]["effective_rate"] > 0 for r in records)
+    rrsitr = [r for r in records if r["method"]["name"] == "rrsitr"]
+    assert all(r["detection"]["history"][0]["groups"] for r in rrsitr)
+    assert all("global_only" in r["metrics_diagnostic"] for r in rrsitr)
