@@ -22,8 +22,9 @@ What is done, deterministically (fixed seeds, one thread, deterministic algorith
 
 The checkpoints ship in the package (a few MB) rather than being made on first use, which
 would add minutes to the first run; ``--check`` regenerates them into a temporary folder and
-compares every file's sha256 with the shipped one (byte for byte with the same torch and
-transformers versions on one thread). ``rsbench/weights/MANIFEST.json`` records the hashes,
+compares every file's sha256 with the shipped one: byte for byte with the same torch and
+transformers versions and the same rsbench code on its path (the image pipeline's crops and
+normalisation feed the training, so a change there changes the weights; rebuild them then). ``rsbench/weights/MANIFEST.json`` records the hashes,
 the corpus and each model's zero-shot retrieval on the corpus's validation split.
 """
 
