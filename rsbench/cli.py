@@ -218,8 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def warn_plugin_failures(plugins) -> None:
     for info in plugins.failures():
+        source = f" ({info.source})" if info.source else ""
         print(
-            f"rsbench: warning: plugin {info.name!r} is broken ({info.errors[0]}); see 'rsbench plugins'",
+            f"rsbench: warning: plugin {info.name!r}{source} is broken ({info.errors[0]}); "
+            "see 'rsbench plugins'",
             file=sys.stderr,
         )
     if plugins.unmatched_requests:
