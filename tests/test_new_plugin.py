@@ -61,7 +61,9 @@ def test_the_package_is_complete_lints_and_passes_its_own_tests(
     kind, tmp_path, monkeypatch, capsys
 ):
     name = f"my-{kind}-x"
-    code, out, err = run(["new-plugin", name, "--kind", kind, "--dir", str(tmp_path / "pkgs")], capsys)
+    code, out, err = run(
+        ["new-plugin", name, "--kind", kind, "--dir", str(tmp_path / "pkgs")], capsys
+    )
     assert code == 0, err
     names = plugin_names(name, kind)
     package = tmp_path / "pkgs" / names.dist
@@ -92,9 +94,7 @@ def test_the_package_is_complete_lints_and_passes_its_own_tests(
         ("infonce", "a method named 'infonce' is already registered"),
     ],
 )
-def test_a_bad_name_is_one_line_and_exit_2_and_nothing_is_written(
-    name, message, tmp_path, capsys
-):
+def test_a_bad_name_is_one_line_and_exit_2_and_nothing_is_written(name, message, tmp_path, capsys):
     code, out, err = run(["new-plugin", name, "--dir", str(tmp_path / "out")], capsys)
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and message in err

@@ -1,4 +1,4 @@
-"""rsbench-example-method: the method example-method for rsbench.
+"""rsbench-example-method: RCL's complementary contrastive loss as a third-party rsbench method.
 
 rsbench finds this module through the ``rsbench`` entry point in pyproject.toml and calls its
 hook. Registration stays light: the class is named by a lazy ``"module:Class"`` string, so
@@ -12,8 +12,8 @@ from rsbench import hookimpl
 @hookimpl
 def register_methods(register):
     register(
-        "example-method",
-        "rsbench_example_method.method:ExampleMethod",
+        "rcl",
+        "rsbench_example_method.method:RCL",
         version="1",
-        description="ExampleMethod: describe the method in one line",
+        description="RCL (TPAMI 2023): complementary contrastive loss, robust to mismatched pairs",
     )
