@@ -116,4 +116,5 @@ class RCL(DualEncoderMethod):
         mask = complementary_mask(len(image_emb), o.ratio, device=image_emb.device)
         if o.mask_same_image:
             mask = mask.masked_fill(same_image_mask(batch.image), 0.0)
-        return complementary_contrastive_loss(image_emb @ text_emb.T, mask, o.tau, o.criterion, o.q)
+        scores = (image_emb @ text_emb.T).float()  # exp(s / tau) reaches e^20: keep it in fp32
+        return complementary_contrastive_loss(scores, mask, o.tau, o.criterion, o.q)
