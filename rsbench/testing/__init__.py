@@ -2,7 +2,9 @@
 
 Run the checks against your components in your own test suite::
 
-    from rsbench.testing import check_dataset, check_method, check_noise_model, check_registered
+    from rsbench.testing import (
+        check_dataset, check_method, check_noise_model, check_registered, write_tiny_dataset
+    )
 
     def test_the_entry_point_registers_it():
         check_registered("my-method", "method")
