@@ -172,7 +172,8 @@ class Runner:
                     result.failed.append(pc.cell_id)
                     progress.say(
                         f"[{n}/{len(todo)}] {pc.cell.label()}: FAILED: {record['error']['message']} "
-                        f"(method {pc.method.name!r} from {method_origin(pc.method)})"
+                        f"(method {pc.method.name!r} from "
+                        f"{self.plugins.methods.get(pc.method.name).origin})"
                     )
                 grid_bar.update(1)
         finally:
@@ -375,13 +376,6 @@ def hashing_record(retriever, test) -> dict[str, float] | None:
         return None
     image_codes, text_codes = codes
     return hashing_metrics(image_codes, text_codes, labels, labels[test.caption_image])
-
-
-def method_origin(method: Any) -> str:
-    """``plugin foo, rsbench-foo 0.2``: the plugin a failed cell's method comes from."""
-    source = getattr(method, "plugin_source", "")
-    plugin = getattr(method, "plugin", "?")
-    return f"plugin {plugin}, {source}" if source else f"plugin {plugin}"
 
 
 def failure_message(exc: BaseException) -> str:
