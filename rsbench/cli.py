@@ -24,6 +24,7 @@ EXAMPLES = """examples:
   rsbench leaderboard --check
   rsbench data check rsitmd --data-root ~/data
   rsbench noise show --dataset synthrs --noise-model caption_shuffle --ratio 0.4
+  rsbench new-plugin my-method --kind method
 """
 
 
@@ -213,13 +214,29 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="a noise-model option (YAML value), e.g. -o mode=rrsitr; repeatable",
     )
+    new = sub.add_parser(
+        "new-plugin",
+        help="write a ready plugin package (method, dataset or noise model)",
+        description="Write ./rsbench-NAME/: pyproject.toml with the rsbench entry point, the "
+        "module that registers the component, the component, a test that runs rsbench's "
+        "conformance checks, and a README. See docs/plugins.md.",
+    )
+    new.add_argument("name", metavar="NAME", help="the component's name, e.g. my-method")
+    new.add_argument(
+        "--kind", choices=("method", "dataset", "noise"), default="method", help="[method]"
+    )
+    new.add_argument(
+        "--dir", type=Path, default=Path("."), help="folder to write rsbench-NAME/ into [.]"
+    )
     return parser
 
 
 def warn_plugin_failures(plugins) -> None:
     for info in plugins.failures():
+        source = f" ({info.source})" if info.source else ""
         print(
-            f"rsbench: warning: plugin {info.name!r} is broken ({info.errors[0]}); see 'rsbench plugins'",
+            f"rsbench: warning: plugin {info.name!r}{source} is broken ({info.errors[0]}); "
+            "see 'rsbench plugins'",
             file=sys.stderr,
         )
     if plugins.unmatched_requests:
@@ -399,6 +416,27 @@ def _report_check(result, out: Path) -> int:
     return 1
 
 
+def cmd_new_plugin(args) -> int:
+    from rsbench.scaffold import new_plugin
+
+    folder, names = new_plugin(args.name, args.kind, args.dir)
+    print(f"rsbench: wrote the {names.kind_words} plugin {names.dist} in {folder}")
+    width = max(len(relative) for relative in names.files.values())
+    roles = {
+        "pyproject.toml": f"the package, with the entry point {names.name} = {names.module}",
+        "README.md": "install, test, run",
+        f"{names.module}/__init__.py": f"registers the {names.kind_words} {names.name!r}",
+        f"{names.module}/{names.kind}.py": f"{names.cls}: the {names.kind_words}",
+        f"tests/test_{names.kind}.py": "rsbench's conformance checks (rsbench.testing)",
+    }
+    for relative in names.files.values():
+        print(f"  {relative:<{width}}  {roles[relative]}")
+    print("next:")
+    print(f"  cd {folder} && pip install -e '.[test]' && pytest")
+    print(f"  rsbench plugins            # {names.name} with its hooks and no errors")
+    return 0
+
+
 def cmd_data(args) -> int:
     from rsbench import cli_data
 
@@ -412,7 +450,7 @@ def cmd_noise(args) -> int:
 
 
 #: the commands that load plugins, and so warn about broken ones
-PLUGIN_COMMANDS = ("run", "list", "data", "noise")
+PLUGIN_COMMANDS = ("run", "list", "data", "noise", "new-plugin")
 COMMANDS = {
     "run": cmd_run,
     "list": cmd_list,
@@ -420,6 +458,7 @@ COMMANDS = {
     "leaderboard": cmd_leaderboard,
     "data": cmd_data,
     "noise": cmd_noise,
+    "new-plugin": cmd_new_plugin,
 }
 
 

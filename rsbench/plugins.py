@@ -45,6 +45,11 @@ class PluginInfo:
     components: dict[str, list[str]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
+    @property
+    def source(self) -> str:
+        """Where the plugin comes from, for messages: ``rsbench-foo 0.2`` ("" without one)."""
+        return f"{self.distribution} {self.version}" if self.distribution else ""
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -112,9 +117,17 @@ class Plugins:
 
     def _register_function(self, key: str, plugin: str):
         registry = self.registries[key]
+        source = self.infos[plugin].source
 
         def register(name, target, *, version=None, description=None):
-            registry.add(name, target, plugin=plugin, version=version, description=description)
+            registry.add(
+                name,
+                target,
+                plugin=plugin,
+                version=version,
+                description=description,
+                source=source,
+            )
             self.infos[plugin].components.setdefault(key, []).append(name)
 
         return register

@@ -10,7 +10,8 @@ Record fields (``schema_version`` 1):
 - ``cell_id``: 16 hex chars of the sha256 of ``spec``; ``spec``: the canonical cell spec
   (component names, versions, full options, ratio, noise seed, training seed, validation);
 - ``status``: ``ok`` or ``failed``; ``error``: ``{type, message, traceback}`` when failed;
-- ``method`` / ``dataset`` / ``noise``: names, versions, plugins and what was used
+- ``method`` / ``dataset`` / ``noise``: names, versions, plugins (``plugin``: the entry point;
+  ``plugin_source``: its distribution and version, ``rsbench-foo 0.2``) and what was used
   (``noise.file_hash``, ``noise.effective_rate``, ``noise.stats``; ``dataset.split``,
   ``dataset.membership_hash``, ``dataset.sizes``);
 - ``seed`` (training), ``noise.seed``, ``validation`` (``clean`` / ``noisy``),

@@ -29,7 +29,14 @@ class Entry:
     version: str
     description: str
     plugin: str
+    #: the plugin's distribution and version (``rsbench-foo 0.2``), for messages and records
+    source: str = ""
     _resolved: Any = field(default=None, repr=False)
+
+    @property
+    def origin(self) -> str:
+        """``plugin foo, rsbench-foo 0.2``: who to blame for a failure."""
+        return f"plugin {self.plugin}, {self.source}" if self.source else f"plugin {self.plugin}"
 
     @property
     def lazy(self) -> bool:
@@ -48,7 +55,7 @@ class Entry:
             cls = getattr(module, attr)
         except Exception as exc:  # any import-time failure belongs to the plugin
             raise RsbenchError(
-                f"{self.kind} {self.name!r} (plugin {self.plugin}) failed to load "
+                f"{self.kind} {self.name!r} ({self.origin}) failed to load "
                 f"{self.target!r}: {type(exc).__name__}: {exc}"
             ) from exc
         self._resolved = cls
@@ -63,7 +70,7 @@ class Entry:
             raise RsbenchError(f"{self.kind} {self.name!r}: {exc}") from None
         except (Exception, SystemExit) as exc:  # a plugin's own bug, reported as the plugin's
             raise RsbenchError(
-                f"{self.kind} {self.name!r} (plugin {self.plugin}) failed to start: "
+                f"{self.kind} {self.name!r} ({self.origin}) failed to start: "
                 f"{type(exc).__name__}: {exc}"
             ) from None
         instance.name = self.name
@@ -79,7 +86,16 @@ class Registry:
         self._entries: dict[str, Entry] = {}
         self._conflicts: dict[str, list[str]] = {}
 
-    def add(self, name: str, target: Any, *, plugin: str, version=None, description=None) -> None:
+    def add(
+        self,
+        name: str,
+        target: Any,
+        *,
+        plugin: str,
+        version=None,
+        description=None,
+        source: str = "",
+    ) -> None:
         problem = name_problem(name)
         if problem:  # names become file names (runs/noise/<dataset>/, leaderboards/<dataset>.md)
             raise RegistrationError(f"{self.kind} name {problem}")
@@ -113,7 +129,9 @@ class Registry:
             first = self._entries.pop(name)
             self._conflicts[name] = [first.plugin, plugin]
             return
-        self._entries[name] = Entry(self.kind, name, target, str(version), str(description), plugin)
+        self._entries[name] = Entry(
+            self.kind, name, target, str(version), str(description), plugin, source
+        )
 
     def get(self, name: str) -> Entry:
         if name in self._conflicts:

@@ -75,6 +75,7 @@ class Runner:
                 entry = registry.get(ref.name)
                 instances[key] = entry.create(options)
                 instances[key].plugin = entry.plugin
+                instances[key].plugin_source = entry.source
                 if kind == "method" and check:
                     instances[key].check_ready()
             return instances[key]
@@ -170,7 +171,9 @@ class Runner:
                 else:
                     result.failed.append(pc.cell_id)
                     progress.say(
-                        f"[{n}/{len(todo)}] {pc.cell.label()}: FAILED: {record['error']['message']}"
+                        f"[{n}/{len(todo)}] {pc.cell.label()}: FAILED: {record['error']['message']} "
+                        f"(method {pc.method.name!r} from "
+                        f"{self.plugins.methods.get(pc.method.name).origin})"
                     )
                 grid_bar.update(1)
         finally:
@@ -195,6 +198,7 @@ class Runner:
                 "name": pc.method.name,
                 "version": pc.method.version,
                 "plugin": pc.method.plugin,
+                "plugin_source": pc.method.plugin_source,
                 "profile": pc.method.profile,
                 "backbone": pc.method.backbone_info(),
                 "params": pc.method.params(),
@@ -204,6 +208,7 @@ class Runner:
                 "name": pc.dataset.name,
                 "version": pc.dataset.version,
                 "plugin": pc.dataset.plugin,
+                "plugin_source": pc.dataset.plugin_source,
                 "params": pc.dataset.params(),
                 "given_options": dict(pc.cell.dataset.options),
             },
@@ -211,6 +216,7 @@ class Runner:
                 "model": pc.noise_model.name,
                 "version": pc.noise_model.version,
                 "plugin": pc.noise_model.plugin,
+                "plugin_source": pc.noise_model.plugin_source,
                 "params": pc.noise_model.params(),
                 "given_options": dict(pc.cell.noise_model.options),
                 "level": pc.noise_model.level,

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from rsbench.cli import main
+from rsbench.plugins import reset_plugins
 from rsbench.testing import write_distribution
 from tests.fixtures.rs_datasets import make_ucm
 
@@ -340,7 +341,7 @@ CASES = [
     Case("split-unknown", "dataset folders", [*UCM, "--split", "rrsitr"], "unknown split definition 'rrsitr'", "valid: karpathy, amfmn"),
     Case("dataset-unknown", "dataset folders", ["data", "check", "ucmm", "--data-root", "data"], "unknown dataset 'ucmm'", "did you mean 'ucm'"),
     # plugins
-    Case("plugin-init-raises", "plugins", ["run", "--methods", "broken", *TINY_RUN, "--noise", "0.2", *OUTS], "method 'broken' (plugin rsb_init_raises) failed to start: RuntimeError: no GPU driver", "plugin rsb_init_raises", plugin("rsb_init_raises", "raise RuntimeError('no GPU driver')"), {"RSBENCH_LOAD_PLUGINS": "rsbench,rsb_init_raises"}),
+    Case("plugin-init-raises", "plugins", ["run", "--methods", "broken", *TINY_RUN, "--noise", "0.2", *OUTS], "method 'broken' (plugin rsb_init_raises, rsbench-rsb_init_raises 0.1) failed to start: RuntimeError: no GPU driver", "plugin rsb_init_raises", plugin("rsb_init_raises", "raise RuntimeError('no GPU driver')"), {"RSBENCH_LOAD_PLUGINS": "rsbench,rsb_init_raises"}),
     Case("plugin-init-exits", "plugins", ["run", "--methods", "broken", *TINY_RUN, "--noise", "0.2", *OUTS], "failed to start: SystemExit: 3", "plugin rsb_init_exits", plugin("rsb_init_exits", "sys.exit(3)"), {"RSBENCH_LOAD_PLUGINS": "rsbench,rsb_init_exits"}),
     Case("method-unknown", "plugins", ["run", "--methods", "infonse", *TINY_RUN, *OUTS], "unknown method 'infonse'", "did you mean 'infonce'"),
     Case("method-twice", "plugins", ["run", "--methods", "infonce,infonce", *TINY_RUN, *OUTS], "'infonce' is listed twice", "listed twice"),
@@ -424,6 +425,7 @@ def test_bad_input_is_one_clear_line(case, tmp_path, tmp_path_factory, monkeypat
         monkeypatch.setenv(key, value)
     if (ws / "site").is_dir():
         monkeypatch.syspath_prepend(str(ws / "site"))
+    reset_plugins()  # building the workspace may have loaded plugins before this case's
     cache = Path(os.environ["RSBENCH_CACHE"])
     before = snapshot(ws, cache) if cache.is_dir() else snapshot(ws)
     capsys.readouterr()

@@ -404,7 +404,9 @@ def test_every_command_that_loads_plugins_names_a_broken_one(tmp_path, monkeypat
     monkeypatch.setenv("RSBENCH_LOAD_PLUGINS", "rsbench,broken")
     code, _, err = run_main(argv, capsys)
     assert code == 0
-    assert "plugin 'broken' is broken (import failed: ModuleNotFoundError" in err
+    assert (
+        "plugin 'broken' (rsbench-broken 0.1) is broken (import failed: ModuleNotFoundError" in err
+    )
 
 
 def test_load_plugins_naming_nothing_installed_is_reported(monkeypatch, capsys):

@@ -201,7 +201,7 @@ def test_cli_survives_a_broken_third_party_distribution(tmp_path):
     warnings = listing.stderr.strip().splitlines()
     assert (
         len(warnings) == 1
-        and "plugin 'broken' is broken" in warnings[0]
+        and "plugin 'broken' (rsbench-broken 0.1) is broken" in warnings[0]
         and "missing dependency xyz" in warnings[0]
     )
     shown = subprocess.run(
@@ -209,7 +209,9 @@ def test_cli_survives_a_broken_third_party_distribution(tmp_path):
     )
     assert shown.returncode == 0
     infos = {p["name"]: p for p in json.loads(shown.stdout)}
-    assert set(infos) == {"broken", "extra"}  # built-ins only with --all
+    # built-ins only with --all (other plugins installed in this environment may show too)
+    assert {"broken", "extra"} <= set(infos)
+    assert all(p["distribution"] != "rsbench" for p in infos.values())
     assert (
         infos["broken"]["distribution"] == "rsbench-broken" and infos["broken"]["version"] == "0.1"
     )
@@ -225,3 +227,188 @@ def test_plugin_components_are_usable_through_the_registry(module_dir):
     assert model.name == "reverse" and model.version == "3"
     with pytest.raises(RsbenchError, match="unknown option 'speed'"):
         plugins.noise_models.get("reverse").create({"speed": 3})
+
+
+# ---- one test per hook (tests/test_plugin_docs.py checks that every hook has one) --------------
+
+
+def test_hook_register_methods(module_dir):
+    plugin = module_dir(
+        "rsb_hook_methods",
+        """
+        from rsbench import hookimpl
+        from rsbench_plugins.methods.infonce import InfoNCE
+
+        class Eager(InfoNCE):
+            '''An eagerly registered method.'''
+            version = "2"
+
+        @hookimpl
+        def register_methods(register):
+            register("eager", Eager)
+            register("lazy", "rsbench_plugins.methods.vse:VSE", version="5", description="lazy")
+        """,
+    )
+    plugins = load_plugins([*BUILTINS, plugin])
+    assert plugins.failures() == []
+    eager, lazy = plugins.methods.get("eager"), plugins.methods.get("lazy")
+    assert (eager.version, eager.description, eager.plugin) == (
+        "2",
+        "An eagerly registered method.",
+        "rsb_hook_methods",
+    )
+    assert lazy.lazy and (lazy.version, lazy.description) == ("5", "lazy")
+    method = lazy.create({"epochs": 1})
+    assert (method.name, method.version, method.options.epochs) == ("lazy", "5", 1)
+    assert plugins.infos["rsb_hook_methods"].hooks == ["register_methods"]
+    assert plugins.infos["rsb_hook_methods"].components == {"methods": ["eager", "lazy"]}
+
+
+def test_hook_register_datasets(module_dir, tmp_path):
+    plugin = module_dir(
+        "rsb_hook_datasets",
+        """
+        from rsbench import hookimpl
+
+        @hookimpl
+        def register_datasets(register):
+            register(
+                "folder-data",
+                "rsbench_plugins.datasets.ucm:UCMCaptions",
+                version="1",
+                description="UCM under another name",
+            )
+        """,
+    )
+    plugins = load_plugins([*BUILTINS, plugin])
+    assert plugins.failures() == []
+    entry = plugins.datasets.get("folder-data")
+    assert entry.plugin == "rsb_hook_datasets" and entry.lazy
+    dataset = entry.create({"data_root": str(tmp_path)})
+    assert dataset.name == "folder-data" and dataset.options.data_root == str(tmp_path)
+    assert plugins.infos["rsb_hook_datasets"].hooks == ["register_datasets"]
+
+
+def test_hook_register_noise_models(module_dir):
+    plugins = load_plugins([*BUILTINS, module_dir("rsb_hook_noise", GOOD)])
+    assert plugins.failures() == []
+    entry = plugins.noise_models.get("reverse")
+    assert (entry.version, entry.description, entry.plugin) == (
+        "3",
+        "Reverse the caption rows.",
+        "rsb_hook_noise",
+    )
+    assert plugins.infos["rsb_hook_noise"].hooks == ["register_noise_models"]
+
+
+# ---- failure isolation end to end: import, registration, training ------------------------------
+
+RAISES_IN_TRAINING = """
+from rsbench_plugins.methods.infonce import InfoNCE
+
+
+class RaisesInTraining(InfoNCE):
+    '''A method whose first training step raises.'''
+
+    def training_step(self, state, batch):
+        raise RuntimeError("boom at step 1")
+"""
+
+BROKEN_REGISTRATION = """
+from rsbench import hookimpl
+
+
+@hookimpl
+def register_methods(register):
+    raise RuntimeError("registration bug")
+"""
+
+REGISTERS_RAISING = """
+from rsbench import hookimpl
+
+
+@hookimpl
+def register_methods(register):
+    register("raises", "rsb_e2e_raises_method:RaisesInTraining", version="1", description="raises")
+"""
+
+
+def test_three_broken_plugins_the_rest_runs_and_each_failure_names_plugin_and_version(
+    tmp_path, monkeypatch, capsys
+):
+    """A package that fails at import, one that fails at registration and one whose method
+    raises in training: the grid runs the rest, exits 1 (a failed cell), and every failure
+    names its plugin with its distribution and version."""
+    from rsbench.cli import main
+    from rsbench.records import iter_records
+
+    site = tmp_path / "site"
+    write_distribution(
+        site,
+        "rsbench-imports-badly",
+        {"imports_badly": "rsb_e2e_import"},
+        {"rsb_e2e_import.py": "raise ImportError('needs the package xyz')\n"},
+        version="0.3",
+    )
+    write_distribution(
+        site,
+        "rsbench-registers-badly",
+        {"registers_badly": "rsb_e2e_register"},
+        {"rsb_e2e_register.py": BROKEN_REGISTRATION},
+        version="0.4",
+    )
+    write_distribution(
+        site,
+        "rsbench-raises",
+        {"raises": "rsb_e2e_raises"},
+        {"rsb_e2e_raises.py": REGISTERS_RAISING, "rsb_e2e_raises_method.py": RAISES_IN_TRAINING},
+        version="0.5",
+    )
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("RSBENCH_LOAD_PLUGINS", "rsbench,imports_badly,registers_badly,raises")
+    monkeypatch.chdir(tmp_path)
+
+    def run(argv):
+        capsys.readouterr()
+        code = main(argv)
+        return code, *capsys.readouterr()
+
+    argv = ["run", "--methods", "raises,infonce", "--datasets", "synthrs-tiny", "--noise", "0.2"]
+    code, _, err = run([*argv, "--epochs", "1", "--out", "runs", "--leaderboard-dir", "boards"])
+    assert code == 1, err  # the documented code for a grid with a failed cell
+    assert (
+        "plugin 'imports_badly' (rsbench-imports-badly 0.3) is broken "
+        "(import failed: ImportError: needs the package xyz)" in err
+    )
+    assert (
+        "plugin 'registers_badly' (rsbench-registers-badly 0.4) is broken "
+        "(register_methods failed: RuntimeError: registration bug)" in err
+    )
+    assert (
+        "FAILED: RuntimeError: boom at step 1 (method 'raises' from plugin raises, "
+        "rsbench-raises 0.5)" in err
+    )
+    assert "1 cells run, 0 skipped (already done), 1 failed" in err
+    records = {r["method"]["name"]: r for r in iter_records([tmp_path / "runs"])}
+    assert records["infonce"]["status"] == "ok"
+    assert records["infonce"]["method"]["plugin_source"] == f"rsbench {metadata.version('rsbench')}"
+    failed = records["raises"]
+    assert failed["status"] == "failed" and failed["error"]["type"] == "RuntimeError"
+    assert (failed["method"]["plugin"], failed["method"]["plugin_source"]) == (
+        "raises",
+        "rsbench-raises 0.5",
+    )
+    board = (tmp_path / "boards" / "synthrs-tiny.md").read_text()
+    assert "| infonce " in board and "## Failed cells" in board and "boom at step 1" in board
+
+    code, out, err = run(["plugins"])
+    assert code == 0
+    shown = {p["name"]: p for p in json.loads(out)}
+    assert shown["imports_badly"]["version"] == "0.3" and shown["imports_badly"]["errors"]
+    assert shown["registers_badly"]["distribution"] == "rsbench-registers-badly"
+    assert shown["raises"]["errors"] == [] and shown["raises"]["components"] == {
+        "methods": ["raises"]
+    }
+
+    code, out, _ = run(["list", "methods"])
+    assert code == 0 and "raises" in out and "infonce" in out
