@@ -58,6 +58,7 @@ def timings(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], Timing]
 class Estimate:
     seconds: float = 0.0
     estimated: int = 0
+    epochs: int = 0  # of every cell, measured or not
     unknown: dict[tuple[str, str, str], int] = field(default_factory=dict)
     used: dict[tuple[str, str, str], Timing] = field(default_factory=dict)
 
@@ -69,6 +70,7 @@ def estimate(cells: list, records: list[dict[str, Any]]) -> Estimate:
     for pc in cells:
         key = _key(pc.method.name, pc.method.profile, pc.dataset.name)
         epochs = getattr(pc.method.options, "epochs", None)
+        result.epochs += epochs if isinstance(epochs, int) else 0
         if key in known and isinstance(epochs, int):
             result.seconds += known[key].cell_seconds(epochs)
             result.estimated += 1
@@ -88,7 +90,7 @@ def duration(seconds: float) -> str:
 
 def describe(result: Estimate, total: int, slots: int | None, where: str) -> list[str]:
     """Lines for ``--dry-run``."""
-    lines = []
+    lines = [f"budget: {total} cells, {result.epochs:,} epochs of training in all"]
     if result.estimated:
         lines.append(
             f"estimate: {result.estimated} of {total} cells measured: {duration(result.seconds)} "

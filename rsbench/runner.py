@@ -265,6 +265,7 @@ class Runner:
             return result
         ran = executor.execute(self, todo, device)
         result.done += ran.done
+        result.skipped += ran.skipped
         result.failed += ran.failed
         result.held.update(ran.held)
         result.submitted += ran.submitted

@@ -240,8 +240,8 @@ def _pairs(a: list[dict], b: list[dict]) -> list[tuple[dict, dict]]:
     def key(r: dict) -> tuple:
         return (r["seed"], r["noise"].get("file_hash"))
 
-    by_key = {key(r): r for r in b}
-    return [(r, by_key[key(r)]) for r in sorted(a, key=key) if key(r) in by_key]
+    mine, theirs = {key(r): r for r in a}, {key(r): r for r in b}  # a cell counts once
+    return [(mine[k], theirs[k]) for k in sorted(set(mine) & set(theirs), key=str)]
 
 
 def compare(better: str, worse: str, a: list[dict], b: list[dict]) -> Comparison:

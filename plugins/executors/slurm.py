@@ -121,10 +121,11 @@ class SlurmExecutor(Executor):
         return Path(out).resolve() / "slurm"
 
     def check(self, runner, device: str) -> None:
-        if self.options.cluster == "slurm" and not shutil.which("sbatch"):
+        missing = [c for c in ("sbatch", "srun") if not shutil.which(c)]
+        if self.options.cluster == "slurm" and missing:
             raise RsbenchError(
-                "--executor slurm needs Slurm's sbatch, which is not on this machine's PATH; "
-                "run from a Slurm login node (or use the local executor)"
+                f"--executor slurm needs Slurm's {' and '.join(missing)}, not found on this "
+                "machine's PATH; run from a Slurm login node (or use the local executor)"
             )
 
     def slots(self, device: str) -> int | None:
@@ -132,6 +133,8 @@ class SlurmExecutor(Executor):
 
     def describe(self, device: str) -> str:
         o = self.options
+        if o.cluster == "local":
+            return "submitit's local executor: one subprocess per cell on this machine"
         where = f"partition {o.partition}" if o.partition else "the default partition"
         return (
             f"a Slurm job array on {where}, {o.gpus_per_task} GPU(s) and {o.time} per task, "
@@ -190,7 +193,7 @@ class SlurmExecutor(Executor):
                 cell_id=pc.cell_id,
                 force=runner.force,
                 started_at=runner.started_at,
-                threads=self.options.cpus_per_task,
+                threads=self.options.cpus_per_task if self.options.cluster == "slurm" else 0,
             )
             for pc in cells
         ]
