@@ -424,7 +424,9 @@ def significance_table(comparisons: dict[float, list[Comparison]]) -> str | None
     if not rows:
         return None
     header = ["Noise", "Method", "Next", "Δ mR", "Test", "n", "p", "Significant"]
-    return _table(header, rows, ["right", "left", "left", "right", "left", "right", "right", "left"])
+    return _table(
+        header, rows, ["right", "left", "left", "right", "left", "right", "right", "left"]
+    )
 
 
 def detection_table(groups: dict[tuple[float, str], list[dict]]) -> str | None:
