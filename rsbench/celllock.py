@@ -51,7 +51,10 @@ class Holder:
     @classmethod
     def here(cls, by: str = "") -> Holder:
         return cls(
-            socket.gethostname(), os.getpid(), time.strftime("%Y-%m-%d %H:%M:%S"), by or "rsbench"
+            socket.gethostname(),
+            os.getpid(),
+            time.strftime("%Y-%m-%d %H:%M:%S"),
+            by or "rsbench run",
         )
 
     @classmethod

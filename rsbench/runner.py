@@ -515,7 +515,7 @@ class Runner:
             arrays[f"{mode}_i2t"] = r.i2t.astype(np.int32)
             arrays[f"{mode}_t2i"] = r.t2i.astype(np.int8)
         path = self.grid.out / RANKS_DIR / f"{pc.cell_id}.npz"
-        atomic_save(path, lambda fh: np.savez_compressed(fh, **arrays))
+        atomic_save(path, lambda fh: save_npz(fh, arrays))
         return path
 
     def detection(
@@ -539,7 +539,7 @@ class Runner:
             if estimate.groups is not None:
                 arrays["groups"] = estimate.groups
                 arrays["group_names"] = np.array(estimate.group_names)
-            atomic_save(path, lambda fh: np.savez_compressed(fh, **arrays))
+            atomic_save(path, lambda fh: save_npz(fh, arrays))
             out["scores_file"] = str(path)
         return out
 
@@ -604,6 +604,18 @@ def dataset_facts(splits: DatasetSplits) -> dict[str, Any]:
             for name in ("train", "val", "test")
         },
     }
+
+
+def save_npz(fh, arrays: dict[str, np.ndarray]) -> None:
+    """``numpy.savez_compressed`` without its time stamps: the same arrays, the same bytes."""
+    import zipfile
+
+    with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, array in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(info, "w", force_zip64=True) as out:
+                np.lib.format.write_array(out, np.asanyarray(array), allow_pickle=False)
 
 
 def plan_entry(pc: PreparedCell) -> dict[str, Any]:

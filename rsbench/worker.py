@@ -22,6 +22,7 @@ import threading
 import time
 from typing import Any
 
+from rsbench.errors import RsbenchError
 from rsbench.executors import CellJob
 
 RESULT_PREFIX = "rsbench-worker-result "
@@ -59,6 +60,9 @@ def main() -> int:
         summary = run_job(job)
     except KeyboardInterrupt:
         return 130
+    except RsbenchError as exc:  # e.g. the data folder went away: one line for the record
+        print(f"rsbench: error: {exc}", flush=True)
+        return 2
     sys.stdout.flush()
     print(RESULT_PREFIX + json.dumps(summary), flush=True)
     return 0 if summary["status"] in ("ok", "failed") else EXIT_NOT_RUN

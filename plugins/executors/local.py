@@ -202,7 +202,7 @@ class WorkerPool:
             force=self.runner.force,
             started_at=self.runner.started_at,
             device=slot.device,
-            by=f"rsbench run pid {os.getpid()}, worker {slot.name}",
+            by=f"rsbench run worker {slot.name} (parent pid {os.getpid()})",
             threads=slot.threads,
         )
 
