@@ -121,3 +121,17 @@ def test_the_leaderboard_marks_a_lead_that_is_not_significant_and_names_the_test
     assert not mr["strong"].endswith("†")  # a significant lead is not marked
     assert mr["middle"].endswith(" †") and not mr["weak"].endswith("†")  # the last has no next
     assert "paired bootstrap over the test images" in text and "paired t-test" in text
+
+
+def test_the_json_export_carries_each_comparison():
+    import json
+
+    from rsbench.report.board import board_artefacts, build_board
+
+    records = [with_hits(record("strong", 0.2, 0, 0), 7, 2.0)]
+    records.append(with_hits(record("weak", 0.2, 0, 0), 9, 0.0))
+    files = board_artefacts(build_board("toy", records), ["json"])
+    (doc,) = [json.loads(v) for k, v in files.items() if k.endswith(".json")]
+    (row,) = doc["sections"][0]["significance"]
+    assert row["method"] == "strong" and row["next"] == "weak"
+    assert row["test"] == "paired bootstrap" and row["n"] == 30 and row["significant"] is True
