@@ -226,8 +226,11 @@ class WorkerPool:
         running = Running(process, pc, slot, threading.Thread(target=lambda: None))
         running.reader = threading.Thread(target=self._read, args=(running,), daemon=True)
         running.reader.start()
-        process.stdin.write(pickle.dumps(self.job(pc, slot)))
-        process.stdin.close()
+        try:
+            process.stdin.write(pickle.dumps(self.job(pc, slot)))
+            process.stdin.close()
+        except BrokenPipeError:  # a worker that died at once: run() records it
+            pass
         progress.say(f"[{slot.name}] started: {pc.cell.label()}")
         return running
 
