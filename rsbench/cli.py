@@ -136,23 +136,35 @@ def build_parser() -> argparse.ArgumentParser:
     where = run.add_argument_group(
         "where cells run", "local: this machine (default); slurm: a Slurm job array"
     )
-    where.add_argument("--executor", help="local, slurm or an executor plugin [local]")
     where.add_argument(
-        "--gpus", help="local: GPUs to use, e.g. 0,1,2,3 [all visible], one worker process each"
+        "--executor", metavar="NAME", help="local, slurm or an executor plugin [local]"
     )
     where.add_argument(
-        "--cells-per-gpu", dest="cells_per_gpu", help="local: cells run at once on each GPU [1]"
+        "--gpus",
+        metavar="LIST",
+        help="local: GPUs to use, e.g. 0,1,2,3 [all visible], one worker process each",
     )
     where.add_argument(
-        "--workers", help="local, CPU runs: worker processes [1: one cell after another]"
+        "--cells-per-gpu",
+        dest="cells_per_gpu",
+        metavar="N",
+        help="local: cells run at once on each GPU [1]",
     )
-    where.add_argument("--partition", help="slurm: partition")
+    where.add_argument(
+        "--workers",
+        metavar="N",
+        help="local, CPU runs: worker processes [1: one cell after another]",
+    )
+    where.add_argument("--partition", metavar="NAME", help="slurm: partition")
     where.add_argument("--time", help="slurm: time per task (minutes or HH:MM:SS) [24:00:00]")
-    where.add_argument("--gpus-per-task", dest="gpus_per_task", help="slurm: GPUs per task [1]")
-    where.add_argument("--mem", help="slurm: memory per task, e.g. 64G")
+    where.add_argument(
+        "--gpus-per-task", dest="gpus_per_task", metavar="N", help="slurm: GPUs per task [1]"
+    )
+    where.add_argument("--mem", metavar="SIZE", help="slurm: memory per task, e.g. 64G")
     where.add_argument(
         "--array-parallelism",
         dest="array_parallelism",
+        metavar="N",
         help="slurm: array tasks running at once [64]",
     )
     where.add_argument(

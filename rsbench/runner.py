@@ -324,7 +324,7 @@ class Runner:
                 )
             checkpoint = self.checkpoint_path(pc.cell_id)
             if self.force and checkpoint.exists() and not self._is_current(checkpoint):
-                self.remove_checkpoint(pc.cell_id)  # from before --force asked to recompute
+                self.remove_checkpoint(pc.cell_id, keep=False)  # --force recomputes it all
             record = self.run_cell(pc, device)
             write_record(out, record)
             if record["status"] == "ok":
@@ -356,9 +356,9 @@ class Runner:
     def checkpoint_path(self, cid: str) -> Path:
         return self.grid.out / WORK_DIR / cid / CHECKPOINT
 
-    def remove_checkpoint(self, cid: str) -> None:
+    def remove_checkpoint(self, cid: str, keep: bool | None = None) -> None:
         """A finished cell's checkpoint goes, unless the grid keeps them (``keep_checkpoints``)."""
-        if self.grid.keep_checkpoints:
+        if self.grid.keep_checkpoints if keep is None else keep:
             return
         path = self.checkpoint_path(cid)
         path.unlink(missing_ok=True)

@@ -221,12 +221,14 @@ def test_a_cell_killed_after_an_epoch_resumes_to_the_same_result(tmp_path, monke
 
     monkeypatch.chdir(tmp_path)
     assert main([*GRID, "--out", "resumed"]) == 0
-    assert main([*GRID, "--out", "straight"]) == 0
+    assert main([*GRID, "--out", "straight", "--keep-checkpoints"]) == 0
     resumed, straight = only_record(tmp_path / "resumed"), only_record(tmp_path / "straight")
     assert resumed["resumed_from_epoch"] == 1 and "resumed_from_epoch" not in straight
     assert comparable(resumed) == comparable(straight)
     assert len(resumed["detection"]["history"]) == 2  # one per epoch, the first from before
     assert not checkpoint.exists()  # removed once the cell finished
+    (kept,) = (tmp_path / "straight" / "work").glob("*/checkpoint.pt")  # unless kept
+    assert torch.load(kept, weights_only=True)["epoch"] == 2
     for name in ("scores", "ranks"):
         (a,) = (tmp_path / "resumed" / name).glob("*.npz")
         (b,) = (tmp_path / "straight" / name).glob("*.npz")
