@@ -10,7 +10,8 @@ comes from the method and not from the data or the draw.
   a sign-flip permutation test; the t-test can, at the price of assuming roughly normal
   differences, which seed-to-seed variation of a mean recall usually is.
 - **One shared seed: a paired bootstrap over test queries.** The test images are resampled
-  with replacement (`RESAMPLES` times, from a fixed seed so a leaderboard is reproducible), each
+  with replacement (`RESAMPLES` times, from a fixed seed of numpy's frozen legacy generator, so
+  a leaderboard is reproducible with any numpy version), each
   drawn image bringing its captions, so the image→text and text→image recalls are resampled
   together and captions of one image stay together. Both methods are scored on the same
   resamples; the p-value is twice the smaller tail of the resampled differences around zero.
@@ -205,11 +206,15 @@ def paired_bootstrap(
         raise ValueError("the two records were evaluated on different test queries")
     n = len(a.i2t)
     observed = float(a.mean_recall()[0] - b.mean_recall()[0])
-    rng = np.random.default_rng(seed)
+    # numpy's legacy generator: its stream is frozen across numpy versions, so a leaderboard's
+    # p-values are the same wherever it is regenerated (``rsbench leaderboard --check``)
+    rng = np.random.RandomState(seed)
     deltas = []
     for start in range(0, resamples, 250):
-        draws = rng.multinomial(n, np.full(n, 1.0 / n), size=min(250, resamples - start))
-        deltas.append(a.mean_recall(draws) - b.mean_recall(draws))
+        rows = min(250, resamples - start)
+        drawn = rng.randint(0, n, size=(rows, n)) + n * np.arange(rows)[:, None]
+        counts = np.bincount(drawn.ravel(), minlength=rows * n).reshape(rows, n)
+        deltas.append(a.mean_recall(counts) - b.mean_recall(counts))
     delta = np.concatenate(deltas)
     low, high = np.quantile(delta, [0.025, 0.975])
     p = min(1.0, 2.0 * min(float(np.mean(delta <= 0)), float(np.mean(delta >= 0))))
