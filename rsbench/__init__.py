@@ -11,7 +11,7 @@ import pluggy
 __version__ = "0.1.0"
 
 #: Decorator for plugin authors: mark `register_methods` / `register_datasets` /
-#: `register_noise_models` implementations with it.
+#: `register_noise_models` / `register_executors` implementations with it.
 hookimpl = pluggy.HookimplMarker("rsbench")
 
 __all__ = ["__version__", "hookimpl"]

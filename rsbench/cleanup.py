@@ -124,7 +124,10 @@ def run_folders(out: Path) -> list[Path]:
     out = Path(out)
     noise = out / "noise"
     per_dataset = sorted(p for p in noise.iterdir() if p.is_dir()) if noise.is_dir() else []
-    return [out, out / "cells", out / "scores", noise, *per_dataset]
+    work = out / "work"
+    per_cell = sorted(p for p in work.iterdir() if p.is_dir()) if work.is_dir() else []
+    fixed = [out / name for name in ("cells", "scores", "ranks", "grids", "queue")]
+    return [out, *fixed, noise, *per_dataset, *per_cell]
 
 
 def clean_run_outputs(out: Path, leaderboard_dir: Path | None) -> None:

@@ -18,7 +18,10 @@ from rsbench.errors import RsbenchError
 
 EXAMPLES = """examples:
   rsbench run --methods infonce,vse --datasets synthrs --noise 0,0.2,0.4,0.6,0.8 --seeds 0
-  rsbench run --config grid.yaml --device cuda
+  rsbench run --config grid.yaml --device cuda --gpus 0,1,2,3 --cells-per-gpu 2
+  rsbench run --config experiments/rrsitr-table.yaml --dry-run
+  rsbench run --config experiments/rrsitr-table.yaml --executor slurm --partition gpu --time 12:00:00
+  rsbench status runs/
   rsbench list methods
   rsbench leaderboard runs/ --out leaderboards/ --format md,html
   rsbench leaderboard --check
@@ -121,13 +124,78 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--dry-run",
         action="store_true",
-        help="list the cells and whether they are done, run nothing",
+        help="list the cells and their state, what is missing (data, weights) and an estimate "
+        "of the time; run nothing",
+    )
+    run.add_argument(
+        "--keep-checkpoints",
+        dest="keep_checkpoints",
+        action="store_const",
+        const=True,
+        help="keep each cell's last per-epoch checkpoint (<out>/work/<cell>/) when it finishes",
+    )
+    where = run.add_argument_group(
+        "where cells run", "local: this machine (default); slurm: a Slurm job array"
+    )
+    where.add_argument(
+        "--executor", metavar="NAME", help="local, slurm or an executor plugin [local]"
+    )
+    where.add_argument(
+        "--gpus",
+        metavar="LIST",
+        help="local: GPUs to use, e.g. 0,1,2,3 [all visible], one worker process each",
+    )
+    where.add_argument(
+        "--cells-per-gpu",
+        dest="cells_per_gpu",
+        metavar="N",
+        help="local: cells run at once on each GPU [1]",
+    )
+    where.add_argument(
+        "--workers",
+        metavar="N",
+        help="local, CPU runs: worker processes [1: one cell after another]",
+    )
+    where.add_argument("--partition", metavar="NAME", help="slurm: partition")
+    where.add_argument("--time", help="slurm: time per task (minutes or HH:MM:SS) [24:00:00]")
+    where.add_argument(
+        "--gpus-per-task", dest="gpus_per_task", metavar="N", help="slurm: GPUs per task [1]"
+    )
+    where.add_argument("--mem", metavar="SIZE", help="slurm: memory per task, e.g. 64G")
+    where.add_argument(
+        "--array-parallelism",
+        dest="array_parallelism",
+        metavar="N",
+        help="slurm: array tasks running at once [64]",
+    )
+    where.add_argument(
+        "-x",
+        "--executor-option",
+        dest="executor_options",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any option of the executor (YAML value), e.g. -x wait=true; repeatable",
     )
 
     lst = sub.add_parser("list", help="list registered methods, datasets and noise models")
     lst.add_argument(
-        "kind", nargs="?", choices=("methods", "datasets", "noise"), help="only this kind"
+        "kind",
+        nargs="?",
+        choices=("methods", "datasets", "noise", "executors"),
+        help="only this kind",
     )
+
+    status = sub.add_parser(
+        "status",
+        help="the state of every cell of a run folder: done, running, queued, failed, pending",
+        description="Per cell: done, running (and who runs it), queued (and which job), failed "
+        "(with its one-line error) or pending (in a grid run there, not started).",
+    )
+    status.add_argument(
+        "run_dir", nargs="?", type=Path, default=Path("runs"), help="run folder [runs]"
+    )
+    status.add_argument("--all", action="store_true", help="also list done and pending cells")
 
     plugins = sub.add_parser("plugins", help="show loaded plugins as JSON (with load failures)")
     plugins.add_argument(
@@ -251,7 +319,7 @@ def cmd_list(args) -> int:
     from rsbench.plugins import get_plugins
 
     plugins = get_plugins()
-    kinds = [args.kind] if args.kind else ["methods", "datasets", "noise"]
+    kinds = [args.kind] if args.kind else ["methods", "datasets", "noise", "executors"]
     for n, key in enumerate(kinds):
         registry = plugins.registries[key]
         if len(kinds) > 1:
@@ -279,15 +347,71 @@ def cmd_plugins(args) -> int:
     return 0
 
 
+#: flag -> (the executor it belongs to, its option, whether the value is an integer)
+EXECUTOR_FLAGS = {
+    "gpus": ("local", "gpus", False),
+    "cells_per_gpu": ("local", "cells_per_gpu", True),
+    "workers": ("local", "workers", True),
+    "partition": ("slurm", "partition", False),
+    "time": ("slurm", "time", False),
+    "gpus_per_task": ("slurm", "gpus_per_task", True),
+    "mem": ("slurm", "mem", False),
+    "array_parallelism": ("slurm", "array_parallelism", True),
+}
+
+
 def settings_from_args(args) -> dict:
     from rsbench.grid import CONFIG_KEYS, read_config
 
     settings = read_config(args.config) if args.config else {}
     for key in CONFIG_KEYS:
-        value = getattr(args, key)
-        if value is not None:
+        value = getattr(args, key, None)
+        if value is not None and key != "executor":
             settings[key] = value
+    executor = executor_setting(args, settings.get("executor"))
+    if executor is not None:
+        settings["executor"] = executor
     return settings
+
+
+def executor_setting(args, configured):
+    """The config's executor with the command line's executor flags laid over it."""
+    from rsbench.grid import parse_executor
+    from rsbench.validation import integer_setting
+
+    flags = {k: getattr(args, k) for k in EXECUTOR_FLAGS if getattr(args, k, None) is not None}
+    extra = list(getattr(args, "executor_options", []) or [])
+    if args.executor is None and not flags and not extra:
+        return configured
+    base = parse_executor(configured) if configured is not None else None
+    name = args.executor or (base.name if base else "local")
+    options = dict(base.options) if base is not None and base.name == name else {}
+    for dest, value in flags.items():
+        owner, option, integer = EXECUTOR_FLAGS[dest]
+        flag = "--" + dest.replace("_", "-")
+        if owner != name:
+            raise RsbenchError(
+                f"{flag} is an option of the {owner} executor, and this run uses {name!r} "
+                f"(add --executor {owner})"
+            )
+        options[option] = (
+            integer_setting(value, flag, 1 if dest != "gpus_per_task" else 0) if integer else value
+        )
+    for item in extra:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise RsbenchError(f"executor option {item!r} must be KEY=VALUE, e.g. -x wait=true")
+        options[key.strip()] = _yaml_value(text)
+    return {name: options}
+
+
+def _yaml_value(text: str):
+    import yaml
+
+    try:
+        return yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        return text
 
 
 def cmd_run(args) -> int:
@@ -300,12 +424,9 @@ def cmd_run(args) -> int:
 
     runner = Runner(grid, plugins, force=args.force)
     if args.dry_run:
-        from rsbench.records import is_done
+        from rsbench.dryrun import dry_run
 
-        for pc in runner.prepare():
-            state = "done" if is_done(grid.out, pc.cell_id) else "todo"
-            print(f"{pc.cell_id}  {state}  {pc.cell.label()}")
-        return 0
+        return dry_run(runner, args.config)
     check_run_start(grid, leaderboard=not args.no_leaderboard)
     try:
         result = runner.run()
@@ -315,6 +436,14 @@ def cmd_run(args) -> int:
             file=sys.stderr,
         )
         return 130
+    if result.submitted:
+        print(
+            f"rsbench: {len(result.submitted)} cells submitted, {len(result.skipped)} already done; "
+            f"follow them with 'rsbench status {grid.out}'; run this command again to submit "
+            "what is missing and write the leaderboard once they are done",
+            file=sys.stderr,
+        )
+        return 0
     if not args.no_leaderboard:
         from rsbench.record_check import load_records, warn_left_out
         from rsbench.report.board import write_folder
@@ -326,9 +455,14 @@ def cmd_run(args) -> int:
         ):
             if path.suffix == ".md":
                 print(f"rsbench: wrote {path} (with its plots and records)", file=sys.stderr)
+    others = ""
+    if result.held:
+        others += f", {len(result.held)} being run by another process"
+    if result.queued:
+        others += f", {len(result.queued)} waiting in a queue"
     print(
         f"rsbench: {len(result.done)} cells run, {len(result.skipped)} skipped (already done), "
-        f"{len(result.failed)} failed; records in {grid.out / 'cells'}",
+        f"{len(result.failed)} failed{others}; records in {grid.out / 'cells'}",
         file=sys.stderr,
     )
     return 1 if result.failed else 0
@@ -437,6 +571,14 @@ def cmd_new_plugin(args) -> int:
     return 0
 
 
+def cmd_status(args) -> int:
+    from rsbench.runstate import status_lines
+
+    for line in status_lines(args.run_dir, show_all=args.all):
+        print(line)
+    return 0
+
+
 def cmd_data(args) -> int:
     from rsbench import cli_data
 
@@ -456,6 +598,7 @@ COMMANDS = {
     "list": cmd_list,
     "plugins": cmd_plugins,
     "leaderboard": cmd_leaderboard,
+    "status": cmd_status,
     "data": cmd_data,
     "noise": cmd_noise,
     "new-plugin": cmd_new_plugin,

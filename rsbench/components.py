@@ -237,6 +237,14 @@ class TrainTask:
     trusted_subset: dict[str, Any] | None = None
     #: called by `report_clean_scores`; the runner scores the estimates against the ground truth
     on_clean_scores: Callable[[int, CleanEstimate], None] | None = field(default=None, repr=False)
+    #: where an engine method keeps its per-epoch checkpoint (None: no checkpoints); a fit that
+    #: finds one of its own there continues after its epoch (`rsbench.engine.checkpoint`)
+    checkpoint_path: Path | None = None
+    #: the caller's own state across epochs (the runner's per-epoch detection metrics): saved
+    #: with every checkpoint and restored with it, so it matches the epoch a fit resumes from
+    resume_state: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: set when a fit resumed from a checkpoint: the epochs that checkpoint had completed
+    resumed_from_epoch: int | None = None
 
     def report_clean_scores(
         self,

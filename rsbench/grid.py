@@ -51,6 +51,8 @@ CONFIG_KEYS = (
     "follow_symlinks",
     "profile",
     "weights_dir",
+    "executor",
+    "keep_checkpoints",
 )
 VALIDATION_MODES = ("clean", "noisy")
 PROFILES = ("auto", "small", "paper")
@@ -82,6 +84,9 @@ class GridSpec:
     follow_symlinks: bool = False
     profile: str = "auto"  # auto: each dataset's default (small for synthrs, paper for real data)
     weights_dir: Path | None = None
+    #: how the cells run (an executor plugin and its options): not part of any cell's identity
+    executor: ComponentRef = field(default_factory=lambda: ComponentRef("local"))
+    keep_checkpoints: bool = False
 
     def cells(self) -> list[Cell]:
         """The grid as a product, in a fixed order (datasets, noise models, ratios, seeds, methods)."""
@@ -307,4 +312,20 @@ def build_grid(settings: dict[str, Any]) -> GridSpec:
         weights_dir=path_setting(settings["weights_dir"], "weights_dir")
         if settings.get("weights_dir") is not None
         else None,
+        executor=parse_executor(settings.get("executor", "local")),
+        keep_checkpoints=bool_setting(settings.get("keep_checkpoints", False), "keep_checkpoints"),
+    )
+
+
+def parse_executor(value: Any) -> ComponentRef:
+    """``executor: slurm`` or ``executor: {slurm: {partition: gpu, ...}}``."""
+    if isinstance(value, ComponentRef):
+        return value
+    if isinstance(value, str) and value.strip():
+        return ComponentRef(value.strip())
+    if isinstance(value, dict) and len(value) == 1:
+        ((name, options),) = value.items()
+        return ComponentRef(str(name), _options(options, "executor", name))
+    raise RsbenchError(
+        f"malformed executor {value!r}: expected a name (local, slurm) or {{name: {{options}}}}"
     )

@@ -1,4 +1,4 @@
-"""The whole plugin contract: three hooks, each handed a `register` callable.
+"""The whole plugin contract: four hooks, each handed a `register` callable.
 
 A plugin module (found through the ``rsbench`` entry-point group) implements any of these
 with ``@rsbench.hookimpl``. Each call of ``register`` adds one component::
@@ -31,3 +31,9 @@ def register_datasets(register):
 @hookspec
 def register_noise_models(register):
     """Register noise models (subclasses of `rsbench.components.NoiseModel`)."""
+
+
+@hookspec
+def register_executors(register):
+    """Register executors (subclasses of `rsbench.executors.Executor`): how a grid's cells run
+    (``local`` worker processes, ``slurm`` job arrays; Ray or Kubernetes the same way)."""

@@ -8,7 +8,10 @@ method profile, validation mode) a section holds:
 2. a table like RRSITR's: per noise ratio, one row per method with I→T R@1/5/10, T→I R@1/5/10
    and mR, mean ± std over training seeds, the best mean per column in bold (and the same with
    multi-positive evaluation when asked);
-3. a compact mR-by-ratio table;
+3. a compact mR-by-ratio table, then whether each method's lead over the next one is
+   significant (`rsbench.statistics`: a paired t-test over seeds, or a paired bootstrap over
+   test images for single-seed runs), marked † (not significant) or ‡ (not tested) in both
+   tables;
 4. for methods that estimate which pairs are clean, a detection table (AUC and F1 of finding
    the noisy pairs, at the selected checkpoint);
 5. the methods' versions and options, and the YAML grid that re-runs the section.
@@ -32,6 +35,7 @@ from typing import Any
 from rsbench.fileio import atomic_write_text, canonical_json
 from rsbench.metrics import METRIC_NAMES
 from rsbench.names import child_path
+from rsbench.statistics import ALPHA, RESAMPLES, Comparison, leads
 from rsbench.validation import check_output_file
 
 # (section key, the section's records) -> {slot: Markdown lines}; see render_section.
@@ -252,7 +256,9 @@ def render_section(
 
     labels = _method_labels(ok)
     groups = _groups(ok, labels)
-    lines += ["", "### Retrieval under noise", "", retrieval_table(groups, "metrics")]
+    comparisons = leads(groups)
+    marks = lead_marks(comparisons)
+    lines += ["", "### Retrieval under noise", "", retrieval_table(groups, "metrics", marks)]
     if multi_positive and all(r.get("metrics_multi") for r in ok):
         lines += ["", "### Retrieval under noise, multi-positive", ""]
         lines.append(
@@ -260,7 +266,14 @@ def render_section(
         )
         lines += ["", retrieval_table(groups, "metrics_multi")]
     lines += _extra(extras, "after_retrieval")
-    lines += ["", "### mR by noise ratio", "", mr_table(groups)]
+    lines += ["", "### mR by noise ratio", "", mr_table(groups, marks)]
+    if marks:
+        used = [m for m in MARK_MEANINGS if m in marks.values()]
+        note = "; ".join(f"{m} {MARK_MEANINGS[m]}" for m in used)
+        lines += ["", f"{note}. Tests and p-values below."]
+    significance = significance_table(comparisons)
+    if significance:
+        lines += ["", "### Is each lead significant?", "", SIGNIFICANCE_TEXT, "", significance]
     lines += _extra(extras, "after_mr")
     detection = detection_table(groups)
     if detection:
@@ -317,7 +330,9 @@ def noise_table(ok: list[dict]) -> str:
     )
 
 
-def retrieval_table(groups: dict[tuple[float, str], list[dict]], key: str) -> str:
+def retrieval_table(
+    groups: dict[tuple[float, str], list[dict]], key: str, marks: dict | None = None
+) -> str:
     stats = {
         g: {m: _mean_std([r[key][m] for r in rs]) for m in METRIC_NAMES} for g, rs in groups.items()
     }
@@ -330,13 +345,14 @@ def retrieval_table(groups: dict[tuple[float, str], list[dict]], key: str) -> st
             cells = [
                 _cell(*s[m], bold=len(members) > 1 and s[m][0] == best[m]) for m in METRIC_NAMES
             ]
+            cells[-1] += _mark(marks, ratio, label)
             eff = sum(r["noise"]["effective_rate"] for r in rs) / len(rs)
             rows.append([_pct(ratio), f"{eff * 100:.2f}%", label, *cells, str(len(rs))])
     header = ["Noise", "Effective", "Method", *[COLUMN_TITLES[m] for m in METRIC_NAMES], "Seeds"]
     return _table(header, rows, ["right", "right", "left", *["right"] * len(METRIC_NAMES), "right"])
 
 
-def mr_table(groups: dict[tuple[float, str], list[dict]]) -> str:
+def mr_table(groups: dict[tuple[float, str], list[dict]], marks: dict | None = None) -> str:
     ratios = sorted({r for r, _ in groups})
     labels = sorted({label for _, label in groups})
     stats = {g: _mean_std([r["metrics"]["mR"] for r in rs]) for g, rs in groups.items()}
@@ -347,11 +363,70 @@ def mr_table(groups: dict[tuple[float, str], list[dict]]) -> str:
         for r in ratios:
             if (r, label) in stats:
                 mean, std = stats[(r, label)]
-                row.append(_cell(mean, std, bold=len(labels) > 1 and mean == best[r]))
+                cell = _cell(mean, std, bold=len(labels) > 1 and mean == best[r])
+                row.append(cell + _mark(marks, r, label))
             else:
                 row.append("–")
         rows.append(row)
     return _table(["Method", *map(_pct, ratios)], rows, ["left", *["right"] * len(ratios)])
+
+
+# ---- significance of leads ----------------------------------------------------------------
+
+NOT_SIGNIFICANT, NOT_TESTED = "†", "‡"
+MARK_MEANINGS = {
+    NOT_SIGNIFICANT: f"its lead in mR over the next method at that noise ratio is not "
+    f"significant (p ≥ {ALPHA:g})",
+    NOT_TESTED: "its lead over the next method could not be tested",
+}
+SIGNIFICANCE_TEXT = (
+    "Each method against the next one below it in mean mR at the same noise ratio, on the cells "
+    "both ran (the same noise file and training seed). With two shared seeds or more: a paired "
+    "t-test on the per-seed mR differences (two-sided). With one: a paired bootstrap over the "
+    f"test images ({RESAMPLES:,} resamples, each image drawn with its captions), which measures "
+    "how much the lead depends on the test images drawn, not on the training seed. A lead is "
+    f"significant at p < {ALPHA:g}."
+)
+
+
+def lead_marks(comparisons: dict[float, list[Comparison]]) -> dict[tuple[float, str], str]:
+    """(ratio, label) → the mark of a method whose lead over the next is not significant
+    (or could not be tested)."""
+    marks = {}
+    for ratio, items in comparisons.items():
+        for c in items:
+            if c.significant is False:
+                marks[(ratio, c.better)] = NOT_SIGNIFICANT
+            elif c.significant is None:
+                marks[(ratio, c.better)] = NOT_TESTED
+    return marks
+
+
+def _mark(marks: dict | None, ratio: float, label: str) -> str:
+    mark = (marks or {}).get((ratio, label))
+    return f" {mark}" if mark else ""
+
+
+def significance_table(comparisons: dict[float, list[Comparison]]) -> str | None:
+    rows = []
+    for ratio, items in sorted(comparisons.items()):
+        for c in items:
+            if c.test is None:
+                n, p, verdict = "–", "–", f"not tested ({c.why_untested})"
+            else:
+                unit = "seeds" if c.test == "paired t-test" else "test images"
+                n = f"{c.n} {unit}"
+                p = "< 0.001" if c.p < 0.001 else f"{c.p:.3f}"
+                verdict = "yes" if c.significant else "no"
+            rows.append(
+                [_pct(ratio), c.better, c.worse, f"{c.delta:+.2f}", c.test or "–", n, p, verdict]
+            )
+    if not rows:
+        return None
+    header = ["Noise", "Method", "Next", "Δ mR", "Test", "n", "p", "Significant"]
+    return _table(
+        header, rows, ["right", "left", "left", "right", "left", "right", "right", "left"]
+    )
 
 
 def detection_table(groups: dict[tuple[float, str], list[dict]]) -> str | None:

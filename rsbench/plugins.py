@@ -31,6 +31,7 @@ HOOKS = {
     "register_methods": ("method", "methods"),
     "register_datasets": ("dataset", "datasets"),
     "register_noise_models": ("noise model", "noise"),
+    "register_executors": ("executor", "executors"),
 }
 
 
@@ -62,7 +63,7 @@ class PluginInfo:
 
 
 class Plugins:
-    """Loaded plugins and the three component registries they filled."""
+    """Loaded plugins and the component registries they filled."""
 
     def __init__(self) -> None:
         self.pm = pluggy.PluginManager("rsbench")
@@ -84,6 +85,10 @@ class Plugins:
     @property
     def noise_models(self) -> Registry:
         return self.registries["noise"]
+
+    @property
+    def executors(self) -> Registry:
+        return self.registries["executors"]
 
     def failures(self) -> list[PluginInfo]:
         return [info for info in self.infos.values() if info.errors]

@@ -53,6 +53,7 @@ def _typed(record: dict, dotted: str, kind: str, required: bool = True) -> Any:
         and not isinstance(value, bool)
         and math.isfinite(value),
         "boolean": isinstance(value, bool),
+        "list": isinstance(value, list),
         "name": name_problem(value) is None,
     }[kind]
     if not ok:
@@ -104,6 +105,16 @@ def check_record(record: dict) -> None:
     if validation not in (None, "clean", "noisy"):
         raise FieldError(f"field 'validation' must be 'clean' or 'noisy', got {_short(validation)}")
     _typed(record, "used_ground_truth", "boolean", required=False)
+    _typed(record, "environment.hardware", "object", required=False)
+    _typed(record, "environment.git", "object", required=False)
+    _typed(record, "effective_batch_size", "integer", required=False)
+    _typed(record, "resumed_from_epoch", "integer", required=False)
+    if _typed(record, "test_hits", "object", required=False) is not None:
+        for key in ("cap", "images", "captions"):
+            _typed(record, f"test_hits.{key}", "integer")
+        for key in ("i2t", "t2i"):
+            _typed(record, f"test_hits.{key}", "string")
+        _typed(record, "test_hits.captions_per_image", "list")
     if status == "ok":
         rate = _typed(record, "noise.effective_rate", "number")
         if not 0 <= rate <= 1:

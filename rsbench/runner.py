@@ -1,15 +1,23 @@
 """Runs a grid: one isolated training and evaluation per cell, one record per cell.
 
 - Cells already done (a record with status ``ok``) are skipped unless ``force``; failed
-  cells are run again.
+  cells are run again, resuming from their last per-epoch checkpoint.
 - A cell that raises (or whose loss turns NaN) is recorded as ``failed`` with its error and
-  the grid goes on.
-- Records are written atomically when a cell ends, so a kill at any moment loses at most the
-  cell in progress.
+  the grid goes on; so is a cell whose worker process dies (out of memory, a CUDA error,
+  killed).
+- A cell runs under its lock (`rsbench.celllock`), so processes sharing a run folder (two
+  ``rsbench run``, local workers, Slurm tasks) never train it twice; a cell another process
+  holds is skipped and named.
+- Where cells run is the executor's business (`rsbench.executors`: ``local`` worker
+  processes, ``slurm`` job arrays, plugins); how one cell runs is `Runner.run_cell_locked`,
+  whatever process calls it.
+- Records are written atomically when a cell ends, after the files they point to (detection
+  scores, per-query ranks), so a kill at any moment loses at most the epoch in progress.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import time
@@ -20,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from rsbench import __version__, progress
+from rsbench import __version__, celllock, progress
 from rsbench.components import CleanEstimate, TrainTask
 from rsbench.data import DatasetSplits
 from rsbench.dataroot import fill_options
@@ -28,11 +36,16 @@ from rsbench.detection import detection_metrics
 from rsbench.errors import CellError, RsbenchError
 from rsbench.fileio import atomic_save, canonical_json
 from rsbench.grid import Cell, GridSpec, cell_id, cell_spec
-from rsbench.metrics import evaluate_retrieval
+from rsbench.metrics import rank_all
 from rsbench.names import child_path
 from rsbench.noise import NoiseFile, noise_file_for
 from rsbench.plugins import Plugins, get_plugins
-from rsbench.records import SCHEMA_VERSION, is_done, write_record
+from rsbench.records import SCHEMA_VERSION, read_record, record_path, write_record
+from rsbench.statistics import encode_hits
+
+WORK_DIR = "work"
+RANKS_DIR = "ranks"
+CHECKPOINT = "checkpoint.pt"
 
 
 @dataclass
@@ -41,6 +54,60 @@ class GridResult:
     skipped: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     datasets: set[str] = field(default_factory=set)
+    #: cells another process runs (or finished while this one ran): id -> who
+    held: dict[str, str] = field(default_factory=dict)
+    #: cells waiting in a queue from an earlier submission: id -> which job
+    queued: dict[str, str] = field(default_factory=dict)
+    #: cells submitted to a queue by this run (not finished when it returned)
+    submitted: list[str] = field(default_factory=list)
+
+    def add(self, outcome: CellOutcome, pc: PreparedCell, prefix: str = "") -> None:
+        """Count one cell's outcome and say it (one line)."""
+        lead = f"{prefix} " if prefix else ""
+        if outcome.status == "ok":
+            self.done.append(pc.cell_id)
+            record = outcome.record or {}
+            progress.say(
+                f"{lead}{pc.cell.label()}: mR {record['metrics']['mR']:.2f} "
+                f"({record['duration_s']:.0f} s)"
+            )
+        elif outcome.status == "failed":
+            self.failed.append(pc.cell_id)
+            message = ((outcome.record or {}).get("error") or {}).get("message", "failed")
+            blame = (
+                f" (method {pc.cell.method.name!r} from {pc.method_origin})"
+                if pc.method_origin
+                else ""
+            )
+            progress.say(f"{lead}{pc.cell.label()}: FAILED: {message}{blame}")
+        elif outcome.status == "done_elsewhere":
+            self.skipped.append(pc.cell_id)
+            progress.say(f"{lead}{pc.cell.label()}: skipped, {outcome.holder}")
+        else:
+            self.held[pc.cell_id] = outcome.holder or "another process"
+            progress.say(f"{lead}{pc.cell.label()}: skipped, being run by {outcome.holder}")
+
+
+@dataclass
+class CellOutcome:
+    """What became of one cell: ``ok``, ``failed``, ``held`` (another process has it) or
+    ``done_elsewhere`` (another process finished it while this one waited)."""
+
+    cell_id: str
+    status: str
+    record: dict[str, Any] | None = None
+    holder: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        record = self.record or {}
+        return {
+            "cell_id": self.cell_id,
+            "status": self.status,
+            "mR": (record.get("metrics") or {}).get("mR"),
+            "duration_s": record.get("duration_s"),
+            "error": (record.get("error") or {}).get("message"),
+            "holder": self.holder,
+        }
 
 
 @dataclass
@@ -51,23 +118,41 @@ class PreparedCell:
     method: Any
     dataset: Any
     noise_model: Any
+    #: who registered the method (``plugin foo, rsbench-foo 0.2``): named when a cell fails
+    method_origin: str = ""
 
 
 class Runner:
-    def __init__(self, grid: GridSpec, plugins: Plugins | None = None, force: bool = False):
+    def __init__(
+        self,
+        grid: GridSpec,
+        plugins: Plugins | None = None,
+        force: bool = False,
+        started_at: float | None = None,
+    ):
         self.grid = grid
         self.plugins = plugins or get_plugins()
         self.force = force
+        #: when this grid run began; with ``force``, newer records and checkpoints are its own
+        self.started_at = time.time() if started_at is None else started_at
         self._datasets: dict[str, DatasetSplits] = {}
 
     # ---- checking before anything runs ------------------------------------------------
-    def prepare(self, check: bool = False) -> list[PreparedCell]:
+    def prepare(self, check: bool = False, problems: list[str] | None = None) -> list[PreparedCell]:
         """Resolve every component and option now, so bad input fails before any training.
 
         With ``check``, also ask every method whether it can run here (its checkpoints are found
-        offline), so a missing checkpoint stops the grid before the first cell trains.
+        offline), so a missing checkpoint stops the grid before the first cell trains. Given a
+        ``problems`` list (``--dry-run``), a dataset folder or checkpoint that is missing is
+        noted there instead of stopping.
         """
         instances: dict[tuple[str, str], Any] = {}
+
+        def note(exc: RsbenchError) -> None:
+            if problems is None:
+                raise exc
+            if str(exc) not in problems:
+                problems.append(str(exc))
 
         def make(kind: str, registry, ref, options):
             key = (kind, ref.name + canonical_json(options))
@@ -77,7 +162,10 @@ class Runner:
                 instances[key].plugin = entry.plugin
                 instances[key].plugin_source = entry.source
                 if kind == "method" and check:
-                    instances[key].check_ready()
+                    try:
+                        instances[key].check_ready()
+                    except RsbenchError as exc:
+                        note(exc)
             return instances[key]
 
         prepared, located = [], set()
@@ -93,15 +181,19 @@ class Runner:
             )
             dataset = make("dataset", self.plugins.datasets, cell.dataset, options)
             if id(dataset) not in located:  # a dataset folder that is not there is bad input
-                dataset.locate()
                 located.add(id(dataset))
+                try:
+                    dataset.locate()
+                except RsbenchError as exc:
+                    note(exc)
             method_options = self.method_options(cell, dataset_cls)
             method = make("method", self.plugins.methods, cell.method, method_options)
             noise = make(
                 "noise", self.plugins.noise_models, cell.noise_model, cell.noise_model.options
             )
             spec = cell_spec(cell, method, dataset, noise)
-            prepared.append(PreparedCell(cell, spec, cell_id(spec), method, dataset, noise))
+            origin = self.plugins.methods.get(cell.method.name).origin
+            prepared.append(PreparedCell(cell, spec, cell_id(spec), method, dataset, noise, origin))
         return prepared
 
     def method_options(self, cell: Cell, dataset_cls) -> dict[str, Any]:
@@ -134,51 +226,153 @@ class Runner:
             options["profile"] = wanted
         return fill_options(method_cls, options, weights_dir=self.grid.weights_dir)
 
+    def find_cell(self, wanted: str) -> PreparedCell:
+        """The prepared cell with id ``wanted`` (in a worker process or a Slurm task)."""
+        for pc in self.prepare():
+            if pc.cell_id == wanted:
+                return pc
+        raise RsbenchError(
+            f"cell {wanted} is not in this grid (its options or a component's version changed "
+            "since it was submitted); rerun rsbench run to resubmit it"
+        )
+
+    def executor(self):
+        """The grid's executor, with its options checked."""
+        ref = self.grid.executor
+        entry = self.plugins.executors.get(ref.name)
+        executor = entry.create(ref.options)
+        executor.plugin = entry.plugin
+        return executor
+
     # ---- running ----------------------------------------------------------------------
     def run(self) -> GridResult:
         from rsbench.engine.runtime import resolve_device
+        from rsbench.runstate import write_plan
 
         device = resolve_device(self.grid.device)
+        executor = self.executor()
+        executor.check(self, device)
         out = self.grid.out
         cells = self.prepare(check=True)  # bad input fails before anything is created
         check_writable(out)
+        write_plan(out, [plan_entry(pc) for pc in cells], grid_settings(self.grid))
         result = GridResult(datasets={c.cell.dataset.name for c in cells})
-        todo = []
-        for pc in cells:
-            if not self.force and is_done(out, pc.cell_id):
-                result.skipped.append(pc.cell_id)
-            else:
-                todo.append(pc)
-        progress.say(f"rsbench: {len(todo)} cells to run, results in {out}")
+        todo = self.classify(cells, executor, result)
+        progress.say(
+            f"rsbench: {len(todo)} cells to run, results in {out}"
+            + (f" ({executor.describe(device)})" if todo else "")
+        )
         if result.skipped:
             progress.say(
                 f"rsbench: {len(result.skipped)} of {len(cells)} cells already done in {out} (skipped; --force recomputes)"
             )
-        grid_bar = progress.bar(total=len(todo), desc="grid", unit="cell", leave=True)
-        try:
-            for n, pc in enumerate(todo, 1):
-                grid_bar.set_description(
-                    f"grid [{pc.cell.method.name} r={pc.cell.ratio:g} s={pc.cell.seed}]"
-                )
-                record = self.run_cell(pc, device)
-                write_record(out, record)
-                if record["status"] == "ok":
-                    result.done.append(pc.cell_id)
-                    progress.say(
-                        f"[{n}/{len(todo)}] {pc.cell.label()}: mR {record['metrics']['mR']:.2f} "
-                        f"({record['duration_s']:.0f} s)"
-                    )
-                else:
-                    result.failed.append(pc.cell_id)
-                    progress.say(
-                        f"[{n}/{len(todo)}] {pc.cell.label()}: FAILED: {record['error']['message']} "
-                        f"(method {pc.method.name!r} from "
-                        f"{self.plugins.methods.get(pc.method.name).origin})"
-                    )
-                grid_bar.update(1)
-        finally:
-            grid_bar.close()
+        for cid, holder in result.held.items():
+            progress.say(f"rsbench: cell {cid} is being run by {holder}; skipped here")
+        for cid, job in result.queued.items():
+            progress.say(f"rsbench: cell {cid} is already queued ({job}); not submitted again")
+        if not todo:
+            return result
+        ran = executor.execute(self, todo, device)
+        result.done += ran.done
+        result.skipped += ran.skipped
+        result.failed += ran.failed
+        result.held.update(ran.held)
+        result.submitted += ran.submitted
         return result
+
+    def classify(
+        self, cells: list[PreparedCell], executor, result: GridResult
+    ) -> list[PreparedCell]:
+        """The cells to run; the others go into ``result`` as skipped, held or queued."""
+        out = self.grid.out
+        queued = executor.queued(out, [pc.cell_id for pc in cells])
+        todo = []
+        for pc in cells:
+            holder = celllock.holder_of(out, pc.cell_id)
+            if holder is not None:
+                result.held[pc.cell_id] = holder.describe()
+            elif not self.force and self.is_done(pc.cell_id):
+                result.skipped.append(pc.cell_id)
+                self.remove_checkpoint(pc.cell_id)  # left by a run killed after the record
+            elif pc.cell_id in queued:
+                result.queued[pc.cell_id] = queued[pc.cell_id]
+            else:
+                todo.append(pc)
+        return todo
+
+    def is_done(self, cid: str) -> bool:
+        record = read_record(record_path(self.grid.out, cid))
+        return record is not None and record.get("status") == "ok"
+
+    def _is_current(self, path: Path) -> bool:
+        """Whether ``path`` was written during this grid run (by any process)."""
+        with contextlib.suppress(OSError):
+            return path.stat().st_mtime >= self.started_at
+        return False
+
+    def run_cell_locked(self, pc: PreparedCell, device: str, by: str = "") -> CellOutcome:
+        """Run one cell under its lock, in this process: the one way every executor runs a cell.
+
+        Another process holding the cell makes it ``held``; a record that became ``ok`` before
+        the lock was taken (or, with ``force``, during this grid run) makes it
+        ``done_elsewhere``. Otherwise the cell trains (resuming from its checkpoint), its
+        record is written and its checkpoint removed when it succeeded.
+        """
+        from rsbench.runstate import remove_marker
+
+        out = self.grid.out
+        lock = celllock.acquire(out, pc.cell_id, by)
+        if isinstance(lock, celllock.Holder):
+            return CellOutcome(pc.cell_id, "held", holder=lock.describe())
+        with lock:
+            path = record_path(out, pc.cell_id)
+            if self.is_done(pc.cell_id) and (not self.force or self._is_current(path)):
+                remove_marker(out, pc.cell_id)
+                return CellOutcome(
+                    pc.cell_id, "done_elsewhere", read_record(path), "finished by another process"
+                )
+            checkpoint = self.checkpoint_path(pc.cell_id)
+            if self.force and checkpoint.exists() and not self._is_current(checkpoint):
+                self.remove_checkpoint(pc.cell_id, keep=False)  # --force recomputes it all
+            record = self.run_cell(pc, device)
+            write_record(out, record)
+            if record["status"] == "ok":
+                self.remove_checkpoint(pc.cell_id)
+            remove_marker(out, pc.cell_id)
+        return CellOutcome(pc.cell_id, record["status"], record)
+
+    def record_crash(self, pc: PreparedCell, device: str, message: str, detail: str = "") -> bool:
+        """Record a cell whose process died as failed (unless it got a record of this run, or
+        another process holds it now). True when the failure was recorded."""
+        out = self.grid.out
+        lock = celllock.acquire(out, pc.cell_id, "recording a crash")
+        if isinstance(lock, celllock.Holder):
+            return False
+        with lock:
+            path = record_path(out, pc.cell_id)
+            if self._is_current(path) and read_record(path) is not None:
+                return False
+            record = self.base_record(pc, device)
+            record["error"] = {
+                "type": "WorkerDied",
+                "message": message,
+                "traceback": detail or None,
+            }
+            record["duration_s"] = 0.0
+            write_record(out, record)
+        return True
+
+    def checkpoint_path(self, cid: str) -> Path:
+        return self.grid.out / WORK_DIR / cid / CHECKPOINT
+
+    def remove_checkpoint(self, cid: str, keep: bool | None = None) -> None:
+        """A finished cell's checkpoint goes, unless the grid keeps them (``keep_checkpoints``)."""
+        if self.grid.keep_checkpoints if keep is None else keep:
+            return
+        path = self.checkpoint_path(cid)
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()  # only when empty: a method may keep other files there
 
     def load_dataset(self, pc: PreparedCell) -> DatasetSplits:
         key = pc.cell.dataset.name + canonical_json(pc.dataset.params())
@@ -186,9 +380,9 @@ class Runner:
             self._datasets[key] = pc.dataset.load()
         return self._datasets[key]
 
-    def run_cell(self, pc: PreparedCell, device: str) -> dict[str, Any]:
-        started = time.perf_counter()
-        record: dict[str, Any] = {
+    def base_record(self, pc: PreparedCell, device: str) -> dict[str, Any]:
+        """A failed record of the cell, before anything ran: what the cell is and where."""
+        return {
             "schema_version": SCHEMA_VERSION,
             "cell_id": pc.cell_id,
             "spec": pc.spec,
@@ -227,6 +421,11 @@ class Runner:
             "validation": pc.cell.validation,
             "environment": environment(device),
         }
+
+    def run_cell(self, pc: PreparedCell, device: str) -> dict[str, Any]:
+        """Train and evaluate one cell here (no lock: see `run_cell_locked`); its record."""
+        started = time.perf_counter()
+        record = self.base_record(pc, device)
         try:
             splits = self.load_dataset(pc)
             record["dataset"].update(dataset_facts(splits))
@@ -242,7 +441,7 @@ class Runner:
                 val_noise, _ = self.noise_file(pc, splits, splits.val)
                 val.texts = val_noise.row_texts(splits.val)
                 val.caption_image = val_noise.image.copy()
-            detection_history: list[dict[str, Any]] = []
+            resume_state: dict[str, Any] = {"detection_history": []}
 
             def on_clean_scores(epoch: int, estimate: CleanEstimate) -> None:
                 metrics = detection_metrics(
@@ -252,24 +451,29 @@ class Runner:
                     estimate.groups,
                     estimate.group_names,
                 )
-                detection_history.append({"epoch": epoch, **metrics})
+                resume_state["detection_history"].append({"epoch": epoch, **metrics})
 
             task = TrainTask(
                 pairs=noise_file.train_pairs(splits.train),
                 val=val,
                 seed=pc.cell.seed,
                 device=device,
-                work_dir=self.grid.out / "work" / pc.cell_id,
+                work_dir=self.grid.out / WORK_DIR / pc.cell_id,
                 progress=progress.bar,
                 noise_seed=pc.cell.noise_seed,
                 fingerprint=pairs_fingerprint(record, noise_file),
                 clean_flags=noise_file.clean.copy(),
                 on_clean_scores=on_clean_scores,
+                checkpoint_path=self.checkpoint_path(pc.cell_id),
+                resume_state=resume_state,
             )
             fit = pc.method.fit(task)
+            detection_history = task.resume_state.get("detection_history", [])
             test = splits.test
             scorer = fit.retriever.scorer(test.images, test.texts)
-            results = evaluate_retrieval(scorer, test.caption_image, test.texts)
+            ranks = rank_all(scorer, test.caption_image, test.texts)
+            results = {mode: r.metrics() for mode, r in ranks.items()}
+            ranks_file = self.save_ranks(pc, ranks, test.caption_image)
             best = (
                 max(fit.history, key=lambda h: h.get("val_mR", float("-inf")))
                 if fit.history
@@ -285,9 +489,14 @@ class Runner:
                 used_ground_truth=task.used_ground_truth,
                 trusted_subset=task.trusted_subset,
                 info=fit.info,
+                effective_batch_size=fit.info.get("effective_batch_size"),
+                test_hits=encode_hits(ranks["plain"].i2t, ranks["plain"].t2i, test.caption_image),
+                ranks_file=str(ranks_file),
             )
+            if task.resumed_from_epoch:
+                record["resumed_from_epoch"] = task.resumed_from_epoch
             diagnostics = {
-                name: evaluate_retrieval(d, test.caption_image)["plain"]
+                name: rank_all(d, test.caption_image)["plain"].metrics()
                 for name, d in fit.retriever.diagnostic_scorers(test.images, test.texts).items()
             }
             if diagnostics:
@@ -310,6 +519,17 @@ class Runner:
         record["duration_s"] = round(time.perf_counter() - started, 3)
         return record
 
+    def save_ranks(self, pc: PreparedCell, ranks, caption_image: np.ndarray) -> Path:
+        """Every test query's rank (``<out>/ranks/<cell_id>.npz``), for analyses beyond R@K:
+        image→text ranks exact, text→image ranks exact below 10; -1 where no positive."""
+        arrays = {"caption_image": np.asarray(caption_image, dtype=np.int32)}
+        for mode, r in ranks.items():
+            arrays[f"{mode}_i2t"] = r.i2t.astype(np.int32)
+            arrays[f"{mode}_t2i"] = r.t2i.astype(np.int8)
+        path = self.grid.out / RANKS_DIR / f"{pc.cell_id}.npz"
+        atomic_save(path, lambda fh: save_npz(fh, arrays))
+        return path
+
     def detection(
         self, pc: PreparedCell, fit, noise_file: NoiseFile, history: list[dict]
     ) -> dict[str, Any]:
@@ -331,7 +551,7 @@ class Runner:
             if estimate.groups is not None:
                 arrays["groups"] = estimate.groups
                 arrays["group_names"] = np.array(estimate.group_names)
-            atomic_save(path, lambda fh: np.savez_compressed(fh, **arrays))
+            atomic_save(path, lambda fh: save_npz(fh, arrays))
             out["scores_file"] = str(path)
         return out
 
@@ -398,9 +618,54 @@ def dataset_facts(splits: DatasetSplits) -> dict[str, Any]:
     }
 
 
+def save_npz(fh, arrays: dict[str, np.ndarray]) -> None:
+    """``numpy.savez_compressed`` without its time stamps: the same arrays, the same bytes."""
+    import zipfile
+
+    with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, array in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(info, "w", force_zip64=True) as out:
+                np.lib.format.write_array(out, np.asanyarray(array), allow_pickle=False)
+
+
+def plan_entry(pc: PreparedCell) -> dict[str, Any]:
+    """What the run folder's plan says about a cell (``rsbench status`` shows it)."""
+    return {
+        "cell_id": pc.cell_id,
+        "label": pc.cell.label(),
+        "method": pc.cell.method.name,
+        "dataset": pc.cell.dataset.name,
+        "ratio": pc.cell.ratio,
+        "seed": pc.cell.seed,
+    }
+
+
+def grid_settings(grid: GridSpec) -> dict[str, Any]:
+    """The grid as plain settings (for the plan file)."""
+
+    def refs(items) -> dict[str, Any] | list:
+        return [{r.name: r.options} for r in items]
+
+    return {
+        "methods": refs(grid.methods),
+        "datasets": refs(grid.datasets),
+        "noise_models": refs(grid.noise_models),
+        "noise": list(grid.ratios),
+        "seeds": list(grid.seeds),
+        "noise_seed": grid.noise_seed,
+        "epochs": grid.epochs,
+        "validation": grid.validation,
+        "profile": grid.profile,
+    }
+
+
 def environment(device: str) -> dict[str, Any]:
     import numpy
     import torch
+
+    from rsbench.hardware import git_state, hardware
 
     env = {
         "rsbench": __version__,
@@ -413,6 +678,8 @@ def environment(device: str) -> dict[str, Any]:
     }
     if device.startswith("cuda"):
         env["device_name"] = torch.cuda.get_device_name(0)
+    env["hardware"] = hardware()
+    env["git"] = git_state()
     return env
 
 

@@ -27,7 +27,9 @@ Loop: seeded order each epoch; batches of ``batch_size`` with the ragged last on
 need negatives); the learning-rate schedule runs over loader steps, the dropped batch
 included, as a ``drop_last=False`` loader that skips it would; after every epoch, validation
 R@K/mR through the same scorer as the test; the best epoch's weights (the whole model, loss
-parameters included) are restored at the end. The test split is never seen.
+parameters included) are restored at the end. The test split is never seen. When the task
+names a checkpoint path, the whole state is saved after every epoch and a fit that finds its
+own checkpoint continues after that epoch (`rsbench.engine.checkpoint`).
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from rsbench import progress
 from rsbench.components import CleanEstimate, FitResult, Method, TrainTask
+from rsbench.engine.checkpoint import Checkpoints
 from rsbench.engine.features import Features
 from rsbench.engine.models import RetrievalModel
 from rsbench.engine.optim import (
@@ -111,8 +115,14 @@ class EngineState:
     step: int = 0
     #: per-row values of the current epoch (``LossOutput.per_row``), NaN where not seen yet
     epoch_rows: dict[str, torch.Tensor] = field(default_factory=dict)
-    #: anything a method keeps across epochs (e.g. CHNR's code matrix)
+    #: anything a method keeps across epochs (e.g. CHNR's code matrix). It goes into the
+    #: per-epoch checkpoint, so its values must be checkpointable (tensors, numpy arrays,
+    #: `CleanEstimate`, numbers, strings, and lists, tuples, dicts of them; see
+    #: `rsbench.engine.checkpoint`); caches recomputed on demand are named in the method's
+    #: ``transient_buffers``. Per-fit state kept on the method object itself is not saved.
     buffers: dict[str, Any] = field(default_factory=dict)
+    #: rows per optimiser step (the options' batch size, capped at the number of rows)
+    batch_size: int = 0
 
     @property
     def n_rows(self) -> int:
@@ -173,6 +183,8 @@ class TrainableMethod(Method):
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"small": {}}
     #: whether text batches may drop all-padding columns (exact for masked / causal encoders)
     trim_text: ClassVar[bool] = True
+    #: ``state.buffers`` keys that are caches, recomputed on demand: left out of checkpoints
+    transient_buffers: ClassVar[frozenset[str]] = frozenset({"eval_pixels"})
 
     @dataclass
     class Options:
@@ -367,6 +379,7 @@ class TrainableMethod(Method):
             grad_clip=o.grad_clip,
             trim_text=self.trim_text,
         )
+        state.batch_size = min(o.batch_size, len(task.pairs))
         state.optimizers = self.configure_optimizers(model, self.loader_steps(len(task.pairs)))
         return state
 
@@ -382,7 +395,7 @@ class TrainableMethod(Method):
             raise CellError(f"{n_rows} training pairs: too few to train on")
         state = self.prepare(task, generator)
         model, pipeline = state.model, state.pipeline
-        batch_size = min(o.batch_size, n_rows)
+        batch_size = state.batch_size
         loader_steps = self.loader_steps(n_rows)
         retriever = self.make_retriever(state)
         validation = Validation(retriever, task, pipeline)
@@ -392,8 +405,14 @@ class TrainableMethod(Method):
         )
         history: list[dict[str, Any]] = []
         best: dict[str, Any] = {"score": -math.inf, "epoch": None, "state": None}
+        checkpoints = Checkpoints.for_fit(self, state)
+        first_epoch = checkpoints.restore(state, history, best) if checkpoints else 0
+        if first_epoch:
+            progress.say(f"rsbench: resuming after epoch {first_epoch} from {checkpoints.path}")
+            if bar is not None:
+                bar.update(min(state.step, total_updates))
         try:
-            for epoch in range(o.epochs):
+            for epoch in range(first_epoch, o.epochs):
                 started = time.perf_counter()
                 state.epoch = epoch
                 rows = self.select_rows(state)
@@ -415,6 +434,8 @@ class TrainableMethod(Method):
                 if val["mR"] > best["score"]:
                     best.update(score=val["mR"], epoch=epoch + 1, state=_snapshot(model))
                     state.buffers["best_estimate"] = estimate
+                if checkpoints is not None:
+                    checkpoints.save(state, history, best)
         finally:
             if bar is not None:
                 bar.close()
@@ -439,6 +460,7 @@ class TrainableMethod(Method):
             "tokenizer": state.tokenizer.identity(),
             "image_pipeline": None if state.pipeline is None else state.pipeline.identity(),
             "precision": state.precision.mode,
+            "effective_batch_size": state.batch_size,
             **state.buffers.get("info", {}),
         }
 

@@ -128,6 +128,27 @@ def to_csv(board) -> str:
     return buffer.getvalue()
 
 
+def significance(groups) -> list[dict[str, Any]]:
+    """Each method against the next one in mR per ratio (`rsbench.statistics.leads`)."""
+    from rsbench.statistics import leads
+
+    return [
+        {
+            "ratio": ratio,
+            "method": c.better,
+            "next": c.worse,
+            "delta_mR": _round(c.delta),
+            "test": c.test,
+            "n": c.n,
+            "p": None if c.p is None else round(c.p, 4),
+            "significant": c.significant,
+            "not_tested_because": c.why_untested or None,
+        }
+        for ratio, items in sorted(leads(groups).items())
+        for c in items
+    ]
+
+
 def to_json(board) -> str:
     from rsbench.report import published
 
@@ -159,6 +180,7 @@ def to_json(board) -> str:
                 "published": None
                 if section.published is None
                 else published.as_json(section.published),
+                "significance": significance(section.groups),
             }
         )
     doc = {

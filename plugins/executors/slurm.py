@@ -1,0 +1,317 @@
+"""slurm: a grid as one Slurm job array through submitit, one task per cell.
+
+``rsbench run --executor slurm`` checks the grid on the machine it runs on (components,
+options, dataset folders, checkpoints: the cluster's nodes are assumed to see the same files),
+submits every cell that is not done, not running and not already queued as one job array, and
+returns. Each task runs its cell exactly as a local worker does (`rsbench.worker.run_job`: the
+cell's lock, its per-epoch checkpoint, its record), so ``rsbench status``, the leaderboard and
+resuming work the same. Running the same command again submits only what is missing: cells
+without a record and not queued (failed cells included, which resume from their last epoch).
+
+Options (``executor: {slurm: {...}}`` in the config, or flags): ``partition``
+(``--partition``), ``time`` per task (``--time``: minutes, or Slurm's ``HH:MM:SS`` /
+``D-HH:MM:SS``; quote it in YAML, where an unquoted 12:00:00 is read as a number),
+``gpus_per_task`` (``--gpus-per-task``), ``cpus_per_task``, ``mem`` (``--mem``, e.g. ``64G``),
+``array_parallelism`` (``--array-parallelism``: tasks running at once), ``account``, ``qos``,
+``constraint``, ``setup`` (shell lines run before each task, e.g. activating the virtual
+environment), ``additional`` (any other ``sbatch`` option), ``max_requeue`` (times a task is
+requeued after a timeout; preempted tasks are always requeued), ``wait`` (wait for the array
+to finish, then write the leaderboard) and ``cluster`` (``local`` runs the tasks through
+submitit's local executor, as subprocesses of this machine, which is how the tests run it).
+
+Preemption and timeouts: submitit catches Slurm's signal and requeues the task, which resumes
+its cell after the last finished epoch. Submitit keeps its scripts, pickles and logs in
+``<out>/slurm/``; ``<out>/queue/<cell_id>.json`` says which job a queued cell is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from rsbench.errors import RsbenchError
+from rsbench.executors import CellJob, Executor
+
+ALIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED"}
+
+
+def time_minutes(value: str | int) -> int:
+    """Slurm's time formats (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS) → minutes."""
+    if isinstance(value, int):
+        if value < 1:
+            raise ValueError(f"time must be at least 1 minute, got {value}")
+        return value
+    text = value.strip()
+    match = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", text)
+    if not match:
+        raise ValueError(
+            f"time {value!r} is not a Slurm time; valid: minutes, HH:MM:SS or D-HH:MM:SS"
+        )
+    days, a, b, c = (int(g) if g else None for g in match.groups())
+    if days is not None:  # D-HH[:MM[:SS]]
+        minutes = days * 1440 + a * 60 + (b or 0) + (1 if c else 0)
+    elif c is not None:  # HH:MM:SS
+        minutes = a * 60 + b + (1 if c else 0)
+    elif b is not None:  # MM:SS
+        minutes = a + (1 if b else 0)
+    else:
+        minutes = a
+    if minutes < 1:
+        raise ValueError(f"time {value!r} is shorter than a minute")
+    return minutes
+
+
+class CellTask:
+    """The callable each array task runs: one cell. Requeued as is on preemption or timeout
+    (submitit's checkpointing protocol); the cell then resumes from its last epoch."""
+
+    def __init__(self, cluster: str):
+        self.cluster = cluster
+
+    def __call__(self, job: CellJob) -> dict[str, Any]:
+        import submitit
+
+        from rsbench.worker import run_job
+
+        env = submitit.JobEnvironment()
+        return run_job(dataclasses.replace(job, by=f"{self.cluster} job {env.job_id}"))
+
+    def checkpoint(self, job: CellJob):
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(self, job)
+
+
+class SlurmExecutor(Executor):
+    """A Slurm job array through submitit: one task per cell, requeued when preempted."""
+
+    @dataclass
+    class Options:
+        partition: str | None = None
+        time: str | int = "24:00:00"
+        gpus_per_task: int = 1
+        cpus_per_task: int = 8
+        mem: str | None = None
+        array_parallelism: int = 64
+        account: str | None = None
+        qos: str | None = None
+        constraint: str | None = None
+        setup: list[str] = field(default_factory=list)
+        additional: dict[str, Any] = field(default_factory=dict)
+        max_requeue: int = 3
+        wait: bool = False
+        cluster: Literal["slurm", "local"] = "slurm"
+
+        def __post_init__(self):
+            self.minutes = time_minutes(self.time)
+            for name in ("gpus_per_task", "max_requeue"):
+                if getattr(self, name) < 0:
+                    raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+            for name in ("cpus_per_task", "array_parallelism"):
+                if getattr(self, name) < 1:
+                    raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+    def folder(self, out: Path) -> Path:
+        return Path(out).resolve() / "slurm"
+
+    def check(self, runner, device: str) -> None:
+        missing = [c for c in ("sbatch", "srun") if not shutil.which(c)]
+        if self.options.cluster == "slurm" and missing:
+            raise RsbenchError(
+                f"--executor slurm needs Slurm's {' and '.join(missing)}, not found on this "
+                "machine's PATH; run from a Slurm login node (or use the local executor)"
+            )
+
+    def slots(self, device: str) -> int | None:
+        return self.options.array_parallelism
+
+    def describe(self, device: str) -> str:
+        o = self.options
+        if o.cluster == "local":
+            return "submitit's local executor: one subprocess per cell on this machine"
+        where = f"partition {o.partition}" if o.partition else "the default partition"
+        return (
+            f"a Slurm job array on {where}, {o.gpus_per_task} GPU(s) and {o.time} per task, "
+            f"at most {o.array_parallelism} at a time"
+        )
+
+    def parameters(self) -> dict[str, Any]:
+        """submitit's parameters for this cluster."""
+        o = self.options
+        params: dict[str, Any] = {
+            "name": "rsbench",
+            "timeout_min": o.minutes,
+            "cpus_per_task": o.cpus_per_task,
+            "nodes": 1,
+            "tasks_per_node": 1,
+        }
+        if o.cluster == "local":
+            params["gpus_per_node"] = o.gpus_per_task
+            return params
+        slurm = {
+            "partition": o.partition,
+            "mem": o.mem,
+            "array_parallelism": o.array_parallelism,
+            "account": o.account,
+            "qos": o.qos,
+            "constraint": o.constraint,
+            "setup": list(o.setup) or None,
+            "additional_parameters": dict(o.additional) or None,
+            "gpus_per_task": o.gpus_per_task or None,
+        }
+        params.update({f"slurm_{k}": v for k, v in slurm.items() if v is not None})
+        return params
+
+    def make_executor(self, out: Path):
+        import submitit
+
+        o = self.options
+        kwargs = {"slurm_max_num_timeout": o.max_requeue} if o.cluster == "slurm" else {}
+        executor = submitit.AutoExecutor(folder=self.folder(out), cluster=o.cluster, **kwargs)
+        try:
+            executor.update_parameters(**self.parameters())
+        except (NameError, ValueError, AssertionError) as exc:
+            raise RsbenchError(f"slurm executor: {str(exc).splitlines()[0]}") from None
+        return executor
+
+    def execute(self, runner, cells, device: str):
+        from rsbench import progress
+        from rsbench.runner import GridResult
+        from rsbench.runstate import write_marker
+
+        out = runner.grid.out
+        grid = absolute(runner.grid)
+        jobs = [
+            CellJob(
+                grid=grid,
+                cell_id=pc.cell_id,
+                force=runner.force,
+                started_at=runner.started_at,
+                threads=self.options.cpus_per_task if self.options.cluster == "slurm" else 0,
+            )
+            for pc in cells
+        ]
+        executor = self.make_executor(out)
+        submitted = executor.map_array(CellTask(self.options.cluster), jobs)
+        for pc, job in zip(cells, submitted, strict=True):
+            write_marker(
+                out, pc.cell_id, self.name or "slurm", job.job_id, cluster=self.options.cluster
+            )
+        array = submitted[0].job_id.split("_")[0] if submitted else "?"
+        progress.say(
+            f"rsbench: submitted {len(submitted)} cells as {self.options.cluster} job "
+            f"{'array ' if self.options.cluster == 'slurm' else ''}{array} "
+            f"({self.describe(device)})"
+        )
+        result = GridResult()
+        if not self.options.wait:
+            result.submitted = [pc.cell_id for pc in cells]
+            return result
+        for n, (pc, job) in enumerate(zip(cells, submitted, strict=True), 1):
+            result.add(self.wait_for(runner, pc, job, device), pc, f"[{n}/{len(cells)}]")
+        return result
+
+    def wait_for(self, runner, pc, job, device: str):
+        """Wait for one task; a task that died without its record fails its cell."""
+        from rsbench.records import read_record, record_path
+        from rsbench.runner import CellOutcome
+        from rsbench.runstate import remove_marker
+
+        try:
+            summary = job.result()
+        except Exception as exc:  # the task's process died, was cancelled or timed out for good
+            message = f"{self.options.cluster} job {job.job_id} ended without a result: "
+            message += (
+                str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else type(exc).__name__
+            )
+            runner.record_crash(pc, device, message)
+            remove_marker(runner.grid.out, pc.cell_id)
+            record = read_record(record_path(runner.grid.out, pc.cell_id))
+            return CellOutcome(pc.cell_id, (record or {}).get("status", "failed"), record)
+        record = read_record(record_path(runner.grid.out, pc.cell_id))
+        return CellOutcome(pc.cell_id, summary["status"], record, summary.get("holder"))
+
+    def queued(self, out: Path, cell_ids: list[str]) -> dict[str, str]:
+        from rsbench.runstate import read_markers, remove_marker
+
+        wanted = set(cell_ids)
+        markers = {
+            cid: m
+            for cid, m in read_markers(out).items()
+            if cid in wanted and m.get("executor") == (self.name or "slurm")
+        }
+        if not markers:
+            return {}
+        alive = {}
+        for cluster in sorted({str(m.get("cluster", "slurm")) for m in markers.values()}):
+            mine = {c: m for c, m in markers.items() if str(m.get("cluster", "slurm")) == cluster}
+            states = job_states([str(m.get("job", "")) for m in mine.values()], cluster)
+            for cid, marker in mine.items():
+                job = str(marker.get("job", ""))
+                if states is None:  # the queue cannot be read: do not submit twice
+                    alive[cid] = f"job {job}, state unknown (squeue not found)"
+                elif states.get(job) in ALIVE:
+                    alive[cid] = f"job {job}, {states[job]}"
+                else:
+                    remove_marker(out, cid)  # finished, failed or cancelled without a record
+        return alive
+
+
+def job_states(job_ids: list[str], cluster: str) -> dict[str, str] | None:
+    """Slurm states of array tasks (``<array>_<index>``) still in the queue; None when the
+    queue cannot be read. For submitit's local cluster, a job is its controller process."""
+    if cluster == "local":
+        states = {}
+        for job in job_ids:
+            pid = int(job) if job.isdigit() else -1
+            states[job] = "RUNNING" if pid > 0 and _pid_alive(pid) else "FINISHED"
+        return states
+    if not shutil.which("squeue"):
+        return None
+    arrays = sorted({j.split("_")[0] for j in job_ids if j})
+    try:
+        out = subprocess.run(
+            ["squeue", "-h", "-r", "-o", "%i %T", "-j", ",".join(arrays)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    states: dict[str, str] = {}
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            states[parts[0]] = parts[1]
+    return states
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def absolute(grid):
+    """The grid with absolute paths: array tasks may start in another folder."""
+
+    def resolve(path):
+        return None if path is None else Path(path).resolve()
+
+    return dataclasses.replace(
+        grid,
+        out=resolve(grid.out),
+        leaderboard_dir=resolve(grid.leaderboard_dir),
+        data_root=resolve(grid.data_root),
+        weights_dir=resolve(grid.weights_dir),
+    )

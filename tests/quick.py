@@ -1,0 +1,83 @@
+"""A stand-in method for tests of the runner at scale (locks, workers, executors, status).
+
+``quick`` trains nothing: its retriever scores test pairs at random (seeded by the cell's
+training seed), so a cell costs its process start-up and the evaluation. Options make a cell
+note that it ran (``log``: one line per fit, to count trainings), pause (``pause``), or kill
+its own process (``crash_seed``: the cell with that seed dies of SIGKILL, as under the
+out-of-memory killer), or wait until a file exists (``gate``) after noting it ran.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rsbench.testing import write_distribution
+
+QUICK = '''
+import os, signal, time
+from dataclasses import dataclass
+
+import numpy as np
+
+from rsbench import hookimpl
+from rsbench.components import FitResult, Method, Retriever
+from rsbench.metrics import MatrixScorer
+
+
+class Scores(Retriever):
+    def __init__(self, seed):
+        self.seed = seed
+
+    def scorer(self, images, texts):
+        rng = np.random.default_rng(self.seed)
+        return MatrixScorer(rng.random((len(texts), len(images)), dtype=np.float32))
+
+
+class Quick(Method):
+    """Random scores after an optional pause: a stand-in for runner tests."""
+
+    version = "1"
+
+    @dataclass
+    class Options:
+        epochs: int = 1
+        pause: float = 0.0
+        crash_seed: int = -1
+        log: str = ""
+        gate: str = ""
+
+    def fit(self, task):
+        if self.options.log:
+            with open(self.options.log, "a") as fh:
+                fh.write(f"{task.seed} {os.getpid()}\\n")
+        deadline = time.monotonic() + 300
+        while self.options.gate and not os.path.exists(self.options.gate):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the gate never opened")
+            time.sleep(0.05)
+        if task.seed == self.options.crash_seed:
+            print("quick: about to die", flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(self.options.pause)
+        history = [{"epoch": 1, "seconds": 2.0, "val_mR": 1.0}]
+        return FitResult(retriever=Scores(task.seed), history=history, best_epoch=1)
+
+
+@hookimpl
+def register_methods(register):
+    register("quick", Quick)
+'''
+
+
+def install_quick(tmp_path: Path, monkeypatch) -> Path:
+    """Make ``quick`` a plugin of this process and of its subprocesses."""
+    from rsbench.plugins import reset_plugins
+
+    site = write_distribution(
+        tmp_path / "site", "rsbench-quick", {"quick": "rsb_quick"}, {"rsb_quick.py": QUICK}
+    )
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    monkeypatch.setenv("RSBENCH_LOAD_PLUGINS", "rsbench,quick")
+    reset_plugins()
+    return site

@@ -1,0 +1,242 @@
+"""Executors: GPU slots, CPU worker processes that may die, the slurm executor through
+submitit's local executor and through a stand-in ``sbatch``, and a third-party executor."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+
+import pytest
+
+from rsbench.cli import main
+from rsbench.errors import RsbenchError
+from rsbench.records import iter_records
+from rsbench_plugins.executors.local import plan_slots
+from rsbench_plugins.executors.slurm import time_minutes
+from tests.quick import install_quick
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes and signals")
+
+
+def test_gpu_slots_pack_cells_and_map_through_the_visible_devices():
+    slots = plan_slots("cuda", [0, 2], 2, 1, device_count=3, cpu_count=16, visible="4,5,7")
+    assert [s.name for s in slots] == ["gpu0.0", "gpu0.1", "gpu2.0", "gpu2.1"]
+    assert [s.env["CUDA_VISIBLE_DEVICES"] for s in slots] == ["4", "4", "7", "7"]
+    assert {s.device for s in slots} == {"cuda"} and {s.threads for s in slots} == {4}
+    every = plan_slots("cuda", None, 1, 1, device_count=2, cpu_count=8, visible=None)
+    assert [(s.name, s.env["CUDA_VISIBLE_DEVICES"]) for s in every] == [
+        ("gpu0", "0"),
+        ("gpu1", "1"),
+    ]
+    one = plan_slots("cuda:1", None, 1, 1, device_count=2, cpu_count=8, visible=None)
+    assert [s.env["CUDA_VISIBLE_DEVICES"] for s in one] == ["1"]
+    with pytest.raises(RsbenchError, match="names GPU 3, but this machine shows 2"):
+        plan_slots("cuda", [3], 1, 1, device_count=2, cpu_count=8, visible=None)
+    cpus = plan_slots("cpu", None, 1, 3, device_count=0, cpu_count=8, visible=None)
+    assert [(s.name, s.threads, s.env["CUDA_VISIBLE_DEVICES"]) for s in cpus] == [
+        ("cpu0", 2, ""),
+        ("cpu1", 2, ""),
+        ("cpu2", 2, ""),
+    ]
+    assert plan_slots("cpu", None, 1, 1, device_count=0, cpu_count=8, visible=None) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "minutes"),
+    [(90, 90), ("90", 90), ("12:00:00", 720), ("1-00:00:00", 1440), ("1-2", 1560), ("5:30", 6)],
+)
+def test_slurm_times_in_every_slurm_format(value, minutes):
+    assert time_minutes(value) == minutes
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--partition", "gpu"], "--partition is an option of the slurm executor"),
+        (["--gpus", "0,1"], "--gpus and --cells-per-gpu need CUDA"),
+        (["--workers", "0"], "--workers '0' is out of range"),
+        (["--executor", "slurm", "--time", "soon"], "is not a Slurm time"),
+        (["--executor", "kubernetes"], "unknown executor 'kubernetes'"),
+        (["-x", "nonsense"], "must be KEY=VALUE"),
+    ],
+)
+def test_bad_executor_flags_are_one_line(flags, message, tmp_path, capsys):
+    code = main(
+        [
+            "run",
+            "--methods",
+            "infonce",
+            "--datasets",
+            "synthrs-tiny",
+            "--out",
+            str(tmp_path / "r"),
+            *flags,
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "r" / "cells").exists()
+
+
+def grid(tmp_path, seeds: str, **options) -> list[str]:
+    config = {"quick": options} if options else ["quick"]
+    (tmp_path / "grid.yaml").write_text(
+        json.dumps({"methods": config, "datasets": ["synthrs-tiny"], "noise": [0.2]})
+    )
+    return [
+        "run",
+        "--config",
+        str(tmp_path / "grid.yaml"),
+        "--seeds",
+        seeds,
+        "--out",
+        str(tmp_path / "runs"),
+    ]
+
+
+def test_cpu_workers_run_cells_in_parallel_and_a_dead_worker_fails_only_its_cell(
+    tmp_path, monkeypatch, capsys
+):
+    install_quick(tmp_path, monkeypatch)
+    args = [*grid(tmp_path, "0,1", crash_seed=1), "--workers", "2", "--no-leaderboard"]
+    assert main(args) == 1  # a cell failed
+    err = capsys.readouterr().err
+    assert "2 CPU worker processes" in err and "[cpu0] started" in err and "[cpu1] started" in err
+    assert "[cpu0] quick: about to die" in err or "[cpu1] quick: about to die" in err
+    assert "1 cells run, 0 skipped (already done), 1 failed" in err
+    records = {r["seed"]: r for r in iter_records([tmp_path / "runs"])}
+    assert records[0]["status"] == "ok"
+    failed = records[1]
+    assert failed["status"] == "failed" and failed["error"]["type"] == "WorkerDied"
+    assert "killed by SIGKILL" in failed["error"]["message"]
+    assert "last output: quick: about to die" in failed["error"]["message"]
+
+
+def test_slurm_executor_through_submitits_local_executor_submits_only_what_is_missing(
+    tmp_path, monkeypatch, capsys
+):
+    install_quick(tmp_path, monkeypatch)
+    slurm = ["--executor", "slurm", "-x", "cluster=local", "-x", "wait=true"]
+    slurm += ["--leaderboard-dir", str(tmp_path / "boards")]
+    assert main([*grid(tmp_path, "0"), *slurm]) == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "submitted 1 cells as local job" in err and "1 cells run" in err
+    assert not list((tmp_path / "runs" / "queue").glob("*.json"))  # the task cleared its mark
+    assert list((tmp_path / "runs" / "slurm").glob("*_log.out"))  # submitit's files stay there
+    # a grid that grew: only the new cell is submitted
+    assert main([*grid(tmp_path, "0,1"), *slurm]) == 0
+    err = capsys.readouterr().err
+    assert "submitted 1 cells" in err and "1 cells run, 1 skipped" in err
+    records = list(iter_records([tmp_path / "runs"]))
+    assert sorted(r["seed"] for r in records) == [0, 1] and {r["status"] for r in records} == {"ok"}
+    assert "training seeds: 0, 1" in (tmp_path / "boards" / "synthrs-tiny.md").read_text()
+
+
+FAKE_SBATCH = """#!/bin/sh
+# records what it was asked to submit, as Slurm's sbatch would receive it
+echo "$@" >> "{log}"
+for arg in "$@"; do last="$arg"; done
+cp "$last" "{log}.script"
+echo "Submitted batch job 4242"
+"""
+FAKE_SQUEUE = """#!/bin/sh
+echo "4242_0 PENDING"
+echo "4242_1 RUNNING"
+"""
+
+
+def test_slurm_submission_writes_one_array_with_the_options_given(tmp_path, monkeypatch, capsys):
+    install_quick(tmp_path, monkeypatch)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in (("sbatch", FAKE_SBATCH), ("squeue", FAKE_SQUEUE), ("srun", "#!/bin/sh\n")):
+        path = bin_dir / name
+        path.write_text(text.format(log=tmp_path / "sbatch.log"))
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    args = [*grid(tmp_path, "0,1,2"), "--executor", "slurm", "--partition", "gpu-long"]
+    args += [
+        "--time",
+        "2:00:00",
+        "--gpus-per-task",
+        "1",
+        "--mem",
+        "64G",
+        "--array-parallelism",
+        "2",
+    ]
+    assert main(args) == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "submitted 3 cells as slurm job array 4242" in err and "rsbench status" in err
+    script = (tmp_path / "sbatch.log.script").read_text()
+    for line in (
+        "#SBATCH --array=0-2%2",
+        "#SBATCH --partition=gpu-long",
+        "#SBATCH --time=120",
+        "#SBATCH --gpus-per-task=1",
+        "#SBATCH --mem=64G",
+        "#SBATCH --cpus-per-task=8",
+    ):
+        assert line in script, script
+    markers = sorted((tmp_path / "runs" / "queue").glob("*.json"))
+    assert sorted(json.loads(p.read_text())["job"] for p in markers) == [
+        "4242_0",
+        "4242_1",
+        "4242_2",
+    ]
+    # status asks squeue: two tasks wait or run, the third left the queue without a record
+    assert main(["status", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert "3 cells: 0 done, 0 running, 2 queued, 0 failed, 1 pending" in out
+    assert "job 4242_0, PENDING" in out and "job 4242_1, RUNNING" in out
+    # submitting again sends only the cell that is neither done nor queued
+    (tmp_path / "sbatch.log.script").unlink()
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "already queued (job 4242_0, PENDING)" in err and "submitted 1 cells" in err
+    assert "--array" not in (tmp_path / "sbatch.log.script").read_text()  # one cell: one job
+
+
+INLINE = '''
+from rsbench import hookimpl
+from rsbench.executors import Executor, run_in_process
+
+
+class Inline(Executor):
+    """Runs cells in this process, saying so."""
+
+    version = "1"
+
+    def describe(self, device):
+        return "the inline executor"
+
+    def execute(self, runner, cells, device):
+        return run_in_process(runner, cells, device)
+
+
+@hookimpl
+def register_executors(register):
+    register("inline", Inline)
+'''
+
+
+def test_a_third_party_executor_registers_and_runs_like_the_built_in_ones(
+    tmp_path, monkeypatch, capsys
+):
+    from rsbench.plugins import reset_plugins
+    from rsbench.testing import write_distribution
+
+    install_quick(tmp_path, monkeypatch)
+    write_distribution(
+        tmp_path / "site", "rsbench-inline", {"inline": "rsb_inline"}, {"rsb_inline.py": INLINE}
+    )
+    monkeypatch.setenv("RSBENCH_LOAD_PLUGINS", "rsbench,quick,inline")
+    reset_plugins()
+    assert main(["list", "executors"]) == 0
+    listed = capsys.readouterr().out
+    assert "inline" in listed and "slurm" in listed and "[inline]" in listed
+    assert main([*grid(tmp_path, "0"), "--executor", "inline", "--no-leaderboard"]) == 0
+    err = capsys.readouterr().err
+    assert "(the inline executor)" in err and "1 cells run" in err
