@@ -136,7 +136,8 @@ def full_step(batch_size: int, steps: int) -> None:
     method = MSA()  # small profile
     torch.manual_seed(0)
     model = method.build(None)
-    model.eval()  # no dropout: both styles see the same function
+    model.train()  # as in training: BERT's dropout (re-seeded per step, so both styles see
+    # the same masks) and batch statistics in the ResNet
     tokenizer = method.make_tokenizer(None)
     words = [
         "a",
@@ -164,6 +165,7 @@ def full_step(batch_size: int, steps: int) -> None:
     )  # lr 0: same weights
 
     def step(head) -> float:
+        torch.manual_seed(1234)
         image = model.encode_image(pixels, scales=True)
         words_ = model.encode_text(text, tokens=True)
         loss = head(model, image, Features(words_.emb, words_.tokens, words_.mask))

@@ -411,8 +411,16 @@ def test_objective_weights_and_statistics(small_model):
     assert result.loss.item() == pytest.approx(total, rel=1e-5)
     assert s["mscma_floor"] == pytest.approx(4 * math.log(1 + 3 / math.e))
     assert s["loss_mscma"] >= s["mscma_floor"]
+    # MSCMA and CSMMC alone reach MSCMAT and both backbones, not fc_k or the gated map
+    maps = model.alignment(out["image"], out["text"])
+    (mscma_loss(maps) + csmmc_loss(maps)).backward(retain_graph=True)
+    assert model.image_map.outer.weight.grad is None and model.scale_proj[0].weight.grad is None
+    assert model.mscmat.project[0].weight.grad.abs().sum() > 0
+    assert model.resnet.embedder.embedder.convolution.weight.grad.abs().sum() > 0
+    assert model.bert.embeddings.word_embeddings.weight.grad.abs().sum() > 0
+    model.zero_grad(set_to_none=True)
     result.loss.backward()
-    # L_tri reaches the gated map; MSCMA/CSMMC reach MSCMAT; all reach both backbones
+    # the whole loss reaches every part
     assert model.image_map.outer.weight.grad.abs().sum() > 0
     assert model.mscmat.match[0].weight.grad.abs().sum() > 0
     assert model.resnet.embedder.embedder.convolution.weight.grad.abs().sum() > 0

@@ -83,7 +83,7 @@ SMALL_RECIPE: dict[str, Any] = {
     "text_checkpoint": BERT["small"],
     "cross_heads": 2,
     "epochs": 2,
-    "lr": 2e-4,
+    "lr": 5e-4,
     "image_size": 64,
 }
 
