@@ -485,7 +485,7 @@ def test_a_short_run_on_synthrs_tiny_lowers_the_training_loss():
     splits = plugins.datasets.get("synthrs-tiny").create().load()
     noise = plugins.noise_models.get("caption_shuffle").create()
     nf = build_noise_file(splits.train, noise, 0.2, 0, {"name": "synthrs-tiny"})
-    method = MSA(epochs=3, lr=5e-4)
+    method = MSA(epochs=2)  # the small profile: lr 5e-4
     with tempfile.TemporaryDirectory() as work:
         task = TrainTask(
             pairs=nf.train_pairs(splits.train),
@@ -542,6 +542,7 @@ def paper_weights(tmp_path):
     return root
 
 
+@pytest.mark.slow  # about 20 s on an idle machine: a subprocess and a 224 px step
 def test_paper_profile_from_tiny_checkpoints_on_a_real_layout_through_the_cli(
     tmp_path, paper_weights
 ):
@@ -592,3 +593,14 @@ def test_paper_profile_loads_the_tiny_checkpoints_with_equal_weights(paper_weigh
     features = model.encode_image(torch.randn(2, 3, 224, 224), scales=True)
     assert features.emb.shape == (2, 24)
     assert isinstance(features, Features)
+    # the tokenizer saved with the checkpoint: its WordPiece vocabulary, 31 positions
+    tokenizer = MSA(profile="paper", weights_dir=str(paper_weights)).make_tokenizer(None)
+    batch = tokenizer(["two red plane"])
+    assert batch.ids.shape == (1, 31) and int(batch.mask.sum()) == 5
+    assert tokenizer.tokenizer.convert_ids_to_tokens(batch.ids[0, :5].tolist()) == [
+        "[CLS]",
+        "two",
+        "red",
+        "plane",
+        "[SEP]",
+    ]
