@@ -470,6 +470,20 @@ def test_profiles_and_option_checks():
             MSA(**bad)
     with pytest.raises(RsbenchError, match="does not divide the text width 64"):
         MSA(cross_heads=12).build(None)
+    # the runner's check before any training: one clear line, from the configuration alone
+    from rsbench.grid import build_grid
+    from rsbench.runner import Runner
+
+    for options, match in (
+        (
+            {"cross_heads": 5},
+            "cross_heads 5 does not divide the text width 64 of 'rsbench/small-bert'",
+        ),
+        ({"text_length": 65}, "text_length 65 exceeds the 64 positions"),
+    ):
+        grid = build_grid({"methods": {"msa": options}, "datasets": "synthrs-tiny", "noise": "0"})
+        with pytest.raises(RsbenchError, match=match):
+            Runner(grid).prepare(check=True)
     assert set(PAPER_RECIPE) <= set(MSA.option_defaults())
 
 

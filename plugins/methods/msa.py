@@ -142,21 +142,36 @@ class MSA(TrainableMethod):
             "checkpoint": f"{o.image_checkpoint} + {o.text_checkpoint}",
         }
 
-    def build(self, task: TrainTask) -> MSAModel:
+    def check_ready(self) -> None:
+        """Checkpoints found, and MSCMAT's heads and the text length fit the text encoder:
+        checked from the configuration alone, before any cell trains."""
+        super().check_ready()
+        from transformers import BertConfig
+
+        from rsbench.engine.hf import load_config
+
         o = self.options
-        resnet = load_resnet(o.image_checkpoint, o.weights_dir)
-        bert = load_bert(o.text_checkpoint, o.weights_dir)
-        width = bert.config.hidden_size
+        self.check_text_config(load_config(BertConfig, o.text_checkpoint, o.weights_dir))
+
+    def check_text_config(self, config) -> None:
+        o = self.options
+        width = config.hidden_size
         if width % o.cross_heads:
             raise RsbenchError(
                 f"cross_heads {o.cross_heads} does not divide the text width {width} of "
                 f"{o.text_checkpoint!r}; use a divisor of {width}"
             )
-        if o.text_length > bert.config.max_position_embeddings:
+        if o.text_length > config.max_position_embeddings:
             raise RsbenchError(
-                f"text_length {o.text_length} exceeds the {bert.config.max_position_embeddings} "
+                f"text_length {o.text_length} exceeds the {config.max_position_embeddings} "
                 f"positions of {o.text_checkpoint!r}"
             )
+
+    def build(self, task: TrainTask) -> MSAModel:
+        o = self.options
+        resnet = load_resnet(o.image_checkpoint, o.weights_dir)
+        bert = load_bert(o.text_checkpoint, o.weights_dir)
+        self.check_text_config(bert.config)
         return MSAModel(resnet, bert, o.cross_heads, o.mask_padding)
 
     def make_tokenizer(self, task: TrainTask) -> Tokenizer:
