@@ -29,3 +29,9 @@ def register_methods(register):
         version="1",
         description="VSE++ hinge triplet loss with the hardest negative (margin 0.2), after a sum-of-hinges warm-up",
     )
+    register(
+        "msa",
+        "rsbench_plugins.methods.msa:MSA",
+        version="1",
+        description="MSA (TGRS 2024): ResNet-50 stages + BERT, multi-scale cross-modal alignment transformer, triplet + MSCMA + CSMMC losses",
+    )
