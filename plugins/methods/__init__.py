@@ -23,3 +23,9 @@ def register_methods(register):
         version="1",
         description="VSE++ hinge triplet loss with the hardest negative (margin 0.2), after a sum-of-hinges warm-up",
     )
+    register(
+        "amfmn",
+        "rsbench_plugins.methods.amfmn:AMFMN",
+        version="1",
+        description="AMFMN (TGRS 2022): ResNet-18 multi-scale features gated by MVSA, a BiGRU sentence guided by the image (asymmetric score), and the dynamic-margin triplet loss from caption prior similarity",
+    )
