@@ -29,8 +29,8 @@ Retrieval" (TGRS 2022); official code ``xiaoyuan1996/AMFMN`` (``layers/AMFMN_Mod
 
   The per-item halves are computed by the encoders (``Features.extra``), so evaluation encodes
   every image and caption once and `score` only combines them, in blocks of at most
-  ``pair_budget`` pair × dimension elements for the per-pair variants. The code's ``VGMF_Fusion``
-  is built there but never called: it is not part of this model.
+  ``pair_budget`` pair × dimension values for the per-pair variants (cache-sized on the CPU).
+  The code's ``VGMF_Fusion`` is built there but never called: it is not part of this model.
 """
 
 from __future__ import annotations
@@ -47,6 +47,10 @@ from rsbench.engine.vocab import PAD
 
 #: the code's cosine denominator floor
 COSINE_EPS = 1e-8
+#: pair × dimension values per block of the per-pair VGA scores: on the CPU a block stays in
+#: cache (1 MB: 7× faster than 64 MB blocks at 500 × 2,500 × 512); on a GPU, large launches
+PAIR_BUDGET_CPU = 1 << 18
+PAIR_BUDGET_CUDA = 1 << 26
 VGA_KINDS = ("soft", "fusion", "sim")
 
 
@@ -134,7 +138,7 @@ class VisualGuidedAttention(nn.Module):
     state dict maps one to one onto ``CrossAttention``'s.
     """
 
-    def __init__(self, dim: int, kind: str = "soft", pair_budget: int = 1 << 24):
+    def __init__(self, dim: int, kind: str = "soft", pair_budget: int | None = None):
         super().__init__()
         if kind not in VGA_KINDS:
             raise ValueError(f"unknown VGA {kind!r}; valid: {', '.join(VGA_KINDS)}")
@@ -180,20 +184,28 @@ class VisualGuidedAttention(nn.Module):
             numerator = text.emb @ vx["vga_num"].T
             guided_norm = (tx["vga_sq"] @ vx["vga_sq"].T).clamp(min=0).sqrt()
             return numerator / (guided_norm * vx["vga_norm"]).clamp(min=COSINE_EPS)
-        rows = max(1, self.pair_budget // max(1, len(image) * self.dim))
+        budget = self.pair_budget or (PAIR_BUDGET_CUDA if v.is_cuda else PAIR_BUDGET_CPU)
+        rows = max(1, budget // max(1, len(image) * self.dim))
         return torch.cat(
             [self._pairs(v, vx, tx, slice(r, r + rows)) for r in range(0, len(text), rows)]
         )
 
     def _pairs(self, v, vx, tx, rows: slice) -> torch.Tensor:
+        """One block of captions × every image; in place where no gradient is needed."""
+        in_place = not torch.is_grad_enabled()
         if self.kind == "fusion":
-            gate = torch.sigmoid(tx["vga_gate"][rows, None, :] + vx["vga_gate"][None])
-            guided = gate * (tx["vga_value"][rows, None, :] + vx["vga_value"][None])
+            gate = tx["vga_gate"][rows, None, :] + vx["vga_gate"][None]
+            value = tx["vga_value"][rows, None, :] + vx["vga_value"][None]
+            guided = gate.sigmoid_().mul_(value) if in_place else torch.sigmoid(gate) * value
         else:
             t_proj = tx["vga_proj"][rows, None, :]
-            guided = torch.sigmoid(vx["vga_proj"][None] * t_proj) * t_proj
-        numerator = (guided * v[None]).sum(dim=-1)
-        return numerator / (guided.norm(dim=-1) * vx["vga_norm"]).clamp(min=COSINE_EPS)
+            product = vx["vga_proj"][None] * t_proj
+            guided = (
+                product.sigmoid_().mul_(t_proj) if in_place else torch.sigmoid(product) * t_proj
+            )
+        norm = torch.linalg.vector_norm(guided, dim=-1)
+        numerator = (guided.mul_(v[None]) if in_place else guided * v[None]).sum(dim=-1)
+        return numerator / (norm * vx["vga_norm"]).clamp(min=COSINE_EPS)
 
 
 class AMFMNModel(RetrievalModel):
