@@ -301,6 +301,9 @@ CASES = [
     Case("method-crop-scale", "values", ["run", "--config", "g.yaml"], "crop_scale must satisfy 0 < lo <= hi <= 1", "infonce", config(methods={"infonce": {"crop_scale": [0.9, 1.5]}})),
     Case("method-profile", "values", ["run", "--config", "g.yaml"], "has no 'huge' profile; valid: small, paper", "infonce", config(methods={"infonce": {"profile": "huge"}})),
     Case("grid-profile", "values", ["run", "--config", "g.yaml"], "profile 'big' is not one of: auto, small, paper", "auto", config(profile="big")),
+    Case("amfmn-image-size", "values", ["run", "--config", "g.yaml"], "AMFMN needs image_size a multiple of 32", "amfmn", config(methods={"amfmn": {"image_size": 48}})),
+    Case("amfmn-vga", "values", ["run", "--config", "g.yaml"], "option vga='cosine' is not one of", "'soft', 'fusion', 'sim'", config(methods={"amfmn": {"vga": "cosine"}})),
+    Case("amfmn-word-vectors", "values", ["run", "--config", "g.yaml"], "word vectors file 'missing.txt' not found", "GloVe-format text file", config(methods={"amfmn": {"word_vectors": "missing.txt"}})),
     Case("scratch-paper", "values", ["run", "--config", "g.yaml", "--profile", "paper"], "backbone 'scratch' exists in the small profile only", "infonce", config(methods={"infonce": {"backbone": "scratch"}})),
     # epochs
     Case("epochs-negative", "epochs", [*NEW_CELL, "--epochs", "-1", *OUTS], "epochs '-1' is out of range", "valid: an integer >= 1"),

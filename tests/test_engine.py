@@ -90,6 +90,9 @@ class ToyMethod(TrainableMethod):
             per_row.mean(), per_row={"loss": per_row}, stats={"scale": model.scale.item()}
         )
 
+    def on_fit_start(self, state):
+        self.calls.append(f"start{len(state.optimizers)}")
+
     def on_epoch_end(self, state):
         self.calls.append(f"end{state.epoch}")
         return {"seen_rows": int((~torch.isnan(state.epoch_rows["loss"])).sum())}
@@ -104,7 +107,7 @@ def test_hooks_per_row_values_stats_and_estimates(toy_task):
     toy_task.on_clean_scores = lambda epoch, estimate: reports.append((epoch, estimate))
     method = ToyMethod()
     fit = method.fit(toy_task)
-    assert method.calls == ["build", "end0", "end1", "end2"]
+    assert method.calls == ["build", "start1", "end0", "end1", "end2"]
     assert [h["epoch"] for h in fit.history] == [1, 2, 3]
     # 24 rows, batch 4: every row seen each epoch; the statistic is averaged into the record
     assert all(h["seen_rows"] == 24 for h in fit.history)

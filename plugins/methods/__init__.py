@@ -35,3 +35,9 @@ def register_methods(register):
         version="1",
         description="MSA (TGRS 2024): ResNet-50 stages + BERT, multi-scale cross-modal alignment transformer, triplet + MSCMA + CSMMC losses",
     )
+    register(
+        "amfmn",
+        "rsbench_plugins.methods.amfmn:AMFMN",
+        version="1",
+        description="AMFMN (TGRS 2022): ResNet-18 multi-scale features gated by MVSA, a BiGRU sentence guided by the image (asymmetric score), and the dynamic-margin triplet loss from caption prior similarity",
+    )

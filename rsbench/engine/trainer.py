@@ -12,6 +12,8 @@ hook                   default
 ``image_pipeline()``   decode sizes, training crop, normalisation from the options
 ``param_groups``       two groups by the ``weight_decay_rule`` (``all`` / ``matrices``)
 ``configure_optim…``   one optimiser (``adamw`` / ``adam``) with one `Schedule`
+``on_fit_start``       nothing: work once per fit before the first epoch, with the state (a
+                       prior matrix, frozen features), kept in ``state.buffers``
 ``forward``            ``{"image": encode_image(pixels), "text": encode_text(tokens)}``
 ``objective``          ``loss(image.emb, text.emb, batch)``; may return a `LossOutput` with per-
                        row values (kept for the epoch in ``state.epoch_rows``) and statistics
@@ -325,6 +327,9 @@ class TrainableMethod(Method):
             return torch.nonzero(clean).squeeze(1).to(state.device)
         return None
 
+    def on_fit_start(self, state: EngineState) -> None:
+        """Once per fit, after the state and optimisers exist and before the first epoch."""
+
     def on_epoch_end(self, state: EngineState) -> dict[str, Any]:
         return {}
 
@@ -381,6 +386,7 @@ class TrainableMethod(Method):
         )
         state.batch_size = min(o.batch_size, len(task.pairs))
         state.optimizers = self.configure_optimizers(model, self.loader_steps(len(task.pairs)))
+        self.on_fit_start(state)
         return state
 
     def loader_steps(self, n_rows: int) -> int:
