@@ -8,8 +8,12 @@ selection and progress, so no method repeats them:
 hook                   default
 =====================  ==========================================================================
 ``build(task)``        (required) the `RetrievalModel`; every learnt loss parameter lives in it
-``make_tokenizer``     (required) captions → `TextBatch` (built per fit: never kept on ``self``)
-``image_pipeline()``   decode sizes, training crop, normalisation from the options
+``make_tokenizer``     (required) captions → `TextBatch` (built per fit: never kept on ``self``);
+                       None for a method that reads no tokens (frozen text features)
+``image_pipeline()``   decode sizes, training crop, normalisation from the options; None for a
+                       method that reads no pixels (frozen image features)
+``on_fit_start``       once the state is built, before the first epoch (load cached features,
+                       draw a trusted subset, make per-row buffers)
 ``param_groups``       two groups by the ``weight_decay_rule`` (``all`` / ``matrices``)
 ``configure_optim…``   one optimiser (``adamw`` / ``adam``) with one `Schedule`
 ``forward``            ``{"image": encode_image(pixels), "text": encode_text(tokens)}``
@@ -24,10 +28,12 @@ hook                   default
 =====================  ==========================================================================
 
 Loop: seeded order each epoch; batches of ``batch_size`` with the ragged last one dropped (losses
-need negatives); the learning-rate schedule runs over loader steps, the dropped batch
-included, as a ``drop_last=False`` loader that skips it would; after every epoch, validation
-R@K/mR through the same scorer as the test; the best epoch's weights (the whole model, loss
-parameters included) are restored at the end. The test split is never seen.
+need negatives; ``drop_last: false`` trains it too, unless it has a single row); the
+learning-rate schedule runs over loader steps, the dropped batch included, as a
+``drop_last=False`` loader that skips it would; after every epoch, validation R@K/mR through the
+same scorer as the test; the best epoch's weights (the whole model, loss parameters included)
+are restored at the end (``selection: last`` keeps the last epoch's instead, as official code
+that reports its final epoch does). The test split is never seen.
 """
 
 from __future__ import annotations
@@ -101,7 +107,7 @@ class EngineState:
     precision: Precision
     device: str
     generator: torch.Generator  # data order and crops (CPU)
-    text: TextBatch  # every training row, tokenized once (on the device)
+    text: TextBatch | None  # every training row, tokenized once (on the device); None: no tokenizer
     row_image: torch.Tensor  # rows: image index (device)
     pixels: torch.Tensor | None  # training images, uint8, at the training decode size (device)
     optimizers: list[Optim] = field(default_factory=list)
@@ -200,6 +206,10 @@ class TrainableMethod(Method):
         crop_scale: tuple[float, float] = (0.8, 1.0)
         normalize: Literal["openai", "imagenet", "half", "none"] = "half"
         oracle: Literal["none", "clean"] = "none"
+        #: train the ragged last batch of an epoch too (kept only when it has two rows or more)
+        drop_last: bool = True
+        #: the checkpoint kept: the epoch with the best validation mR, or the last epoch
+        selection: Literal["best", "last"] = "best"
         profile: str = "small"
         weights_dir: str | None = field(default=None, metadata=LOCAL)
 
@@ -313,6 +323,9 @@ class TrainableMethod(Method):
             return torch.nonzero(clean).squeeze(1).to(state.device)
         return None
 
+    def on_fit_start(self, state: EngineState) -> None:
+        """Once per fit, after the state is built and before the first epoch."""
+
     def on_epoch_end(self, state: EngineState) -> dict[str, Any]:
         return {}
 
@@ -364,7 +377,7 @@ class TrainableMethod(Method):
             precision=Precision(o.precision, device),
             device=device,
             generator=generator,
-            text=tokenizer(task.pairs.texts).to(device),
+            text=None if tokenizer is None else tokenizer(task.pairs.texts).to(device),
             row_image=torch.as_tensor(task.pairs.image, dtype=torch.long, device=device),
             pixels=pixels,
             grad_clip=o.grad_clip,
@@ -373,9 +386,10 @@ class TrainableMethod(Method):
         batch_size = min(o.batch_size, n_rows)
         loader_steps = math.ceil(n_rows / batch_size)
         state.optimizers = self.configure_optimizers(model, loader_steps)
+        self.on_fit_start(state)
         retriever = self.make_retriever(state)
         validation = Validation(retriever, task, pipeline)
-        total_updates = (n_rows // batch_size) * o.epochs
+        total_updates = self.steps_per_epoch(n_rows, batch_size) * o.epochs
         bar = (
             task.progress(total=total_updates, desc="train", unit="step") if task.progress else None
         )
@@ -401,7 +415,10 @@ class TrainableMethod(Method):
                         loss=f"{record['train_loss']:.3f}",
                         val_mR=f"{val['mR']:.1f}",
                     )
-                if val["mR"] > best["score"]:
+                if o.selection == "last":
+                    best.update(score=val["mR"], epoch=epoch + 1)
+                    state.buffers["best_estimate"] = estimate
+                elif val["mR"] > best["score"]:
                     best.update(score=val["mR"], epoch=epoch + 1, state=_snapshot(model))
                     state.buffers["best_estimate"] = estimate
         finally:
@@ -425,11 +442,16 @@ class TrainableMethod(Method):
     def fit_info(self, state: EngineState) -> dict[str, Any]:
         """Facts for the record: the tokenizer, the image pipeline, the precision used."""
         return {
-            "tokenizer": state.tokenizer.identity(),
+            "tokenizer": None if state.tokenizer is None else state.tokenizer.identity(),
             "image_pipeline": None if state.pipeline is None else state.pipeline.identity(),
             "precision": state.precision.mode,
             **state.buffers.get("info", {}),
         }
+
+    def steps_per_epoch(self, rows: int, batch_size: int) -> int:
+        """Updates in an epoch of ``rows`` rows: the ragged last batch counts unless dropped."""
+        full, rest = divmod(rows, batch_size)
+        return full + (0 if self.options.drop_last or rest < 2 else 1)
 
     def _train_epoch(
         self,
@@ -445,7 +467,7 @@ class TrainableMethod(Method):
             order = torch.randperm(n_rows, generator=state.generator).to(state.device)
         else:
             order = rows[torch.randperm(len(rows), generator=state.generator).to(state.device)]
-        steps = len(order) // batch_size
+        steps = self.steps_per_epoch(len(order), batch_size)
         # the schedule advances over loader steps (ceil), the dropped ragged batch included
         stride = loader_steps / max(1, math.ceil(len(order) / batch_size))
         state.epoch_rows = {}
@@ -478,8 +500,9 @@ class TrainableMethod(Method):
             state.step += 1
             if bar is not None:
                 bar.update(1)
-        if bar is not None and steps < n_rows // batch_size:
-            bar.update(n_rows // batch_size - steps)  # a filtered epoch is shorter
+        expected = self.steps_per_epoch(n_rows, batch_size)
+        if bar is not None and steps < expected:
+            bar.update(expected - steps)  # a filtered epoch is shorter
         lr = state.optimizers[0].optimizer.param_groups[0]["lr"] if state.optimizers else None
         return {
             "train_rows": int(len(order)),
