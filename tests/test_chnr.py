@@ -38,6 +38,7 @@ def _one_thread():
     yield
     torch.set_num_threads(threads)
 
+
 # ---- the loss terms against plain loops --------------------------------------------------------
 
 

@@ -124,16 +124,20 @@ PAPER_RECIPE: dict[str, Any] = {
     "hidden_dim": 4096,
 }
 #: the small pretrained encoders (128-d pooled ResNet, 64-d BERT) on synthrs' 128 px images:
-#: the pretraining size (64 px) after a centre crop of 100 px (CHNR's 200 of UCM's 256 px)
+#: the pretraining size (64 px) after a centre crop of 100 px (CHNR's 200 of UCM's 256 px);
+#: 20 epochs keep a synthrs cell near half a minute of CPU, and at 10 meta epochs the detector
+#: needs ten times CHNR's learning rate to learn (detection AUC 0.94 against 0.53 at 40 %
+#: caption_shuffle noise on synthrs)
 SMALL_RECIPE: dict[str, Any] = {
     "image_checkpoint": "rsbench/small-resnet-18",
     "text_checkpoint": "rsbench/small-bert",
     "image_size": 64,
     "center_crop": 100,
     "feature_batch_size": 500,
-    "epochs": 40,
-    "meta_epochs": 20,
+    "epochs": 20,
+    "meta_epochs": 10,
     "hidden_dim": 1024,
+    "detector_lr": 1e-3,
 }
 
 
@@ -569,25 +573,26 @@ class CHNR(TrainableMethod):
         # (image, caption) pairings: image & caption, augmented & "augmented" caption, then the
         # two crossed ones; the "augmented" caption is the caption itself (B.9.1)
         views = [(image, text), (augmented, text), (image, text), (augmented, text)]
-        loss = torch.zeros((), device=image.device)
+        reals = [torch.cat([img, txt], dim=1) for img, txt in views]
         fakes = []
+        for img, txt in views:  # each pairing draws its own partners
+            partner = different_class_partners(labels, state.generator).to(image.device)
+            fakes.append(torch.cat([img, txt[partner]], dim=1))
+        # the four pairings' terms in one pass: each term is a mean over its B pairs, so their
+        # sum is 4 × the mean over the 4B stacked pairs (BCE and penalty alike)
+        real, fake = torch.cat(reals), torch.cat(fakes)
         with state.precision.autocast():
-            for img, txt in views:
-                partner = different_class_partners(labels, state.generator).to(image.device)
-                real = torch.cat([img, txt], dim=1)
-                fake = torch.cat([img, txt[partner]], dim=1)
-                fakes.append(fake)
-                loss = loss + detector_bce(model.detector(real), model.detector(fake))
-                loss = loss + gradient_penalty(
-                    model.detector, real, fake, o.gp_interpolation, o.gp_weight
-                )
+            loss = len(views) * (
+                detector_bce(model.detector(real), model.detector(fake))
+                + gradient_penalty(model.detector, real, fake, o.gp_interpolation, o.gp_weight)
+            )
         check_finite(loss, batch)
         state.step_optimizer(loss, 1)
         with torch.no_grad():  # the epoch's mean σ of real and fake pairs (dropout on)
             sums = data.probabilities
             for name, pairs in (
-                ("real1", torch.cat([image, text], dim=1)),
-                ("real2", torch.cat([augmented, text], dim=1)),
+                ("real1", reals[0]),
+                ("real2", reals[1]),
                 ("fake1", fakes[0]),
                 ("fake2", fakes[1]),
             ):

@@ -28,7 +28,9 @@ global average pool of the last stage (``pooler_output``). ``batchnorm``: ``batc
 backbone in training mode, so BatchNorm uses the statistics of each batch (CHNR's quirk: the
 script never calls ``.eval()``), over batches of ``batch_size`` in the order
 ``numpy.random.RandomState(seed).permutation(N)`` (CHNR's own shuffle for the same list);
-``eval`` uses the running statistics, and each feature depends on its image alone.
+``eval`` uses the running statistics, and each feature depends on its image alone. (A last
+batch of a single image joins the batch before it: the official script fails on it when the
+last stage's map is 1 × 1.)
 
 **Captions** (`TextRecipe`, as ``captions_embed.py``): the characters of ``strip`` removed and the
 text lower-cased (CHNR removes ``. , ! ?``), WordPiece ids padded to ``max_length`` (longer
@@ -248,8 +250,7 @@ def extract_images(
     order = np.random.RandomState(recipe.seed).permutation(n)
     out: np.ndarray | None = None
     progress = _bar(n, f"extracting image features ({recipe.checkpoint}, {recipe.view})")
-    for start in range(0, n, recipe.batch_size):
-        rows = order[start : start + recipe.batch_size]
+    for rows in extraction_batches(order, recipe.batch_size):
         pixels = torch.stack(
             [prepare_image(paths[i], recipe, float(sigma[i]), float(angle[i])) for i in rows]
         )
@@ -262,6 +263,15 @@ def extract_images(
     if progress is not None:
         progress.close()
     return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+
+def extraction_batches(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """``order`` cut into batches of ``batch_size``; a last batch of one image joins the one
+    before it (BatchNorm cannot take the statistics of a single 1 × 1 map)."""
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2:] = [np.concatenate(batches[-2:])]
+    return batches
 
 
 def clean_caption(text: str, recipe: TextRecipe) -> str:
