@@ -130,6 +130,28 @@ def test_detector_bce_equals_the_naive_form_where_it_is_finite_and_stays_finite(
     assert float(detector_bce(torch.tensor([0.0]), big)) == pytest.approx(expected, rel=1e-6)
 
 
+def test_the_four_pairings_in_one_pass_sum_their_terms():
+    """The detector step stacks the four pairings: 4 × a mean over 4B = the sum of four means."""
+    g = torch.Generator().manual_seed(6)
+    real, fake = torch.randn(4, 8, generator=g), torch.randn(4, 8, generator=g)
+    chunks = sum(float(detector_bce(r, f)) for r, f in zip(real, fake, strict=True))
+    assert 4 * float(detector_bce(real.flatten(), fake.flatten())) == pytest.approx(
+        chunks, rel=1e-6
+    )
+    detector = NoiseDetector(3, dropout=0.0)
+    pairs_r, pairs_f = torch.randn(4, 5, 3, generator=g), torch.randn(4, 5, 3, generator=g)
+    torch.manual_seed(1)
+    stacked = 4 * float(gradient_penalty(detector, pairs_r.flatten(0, 1), pairs_f.flatten(0, 1)))
+    torch.manual_seed(1)  # the same u, drawn in four parts of the same stream
+    u = torch.rand(20, 3).view(4, 5, 3)
+    total = 0.0
+    for k in range(4):
+        mixed = (u[k] * pairs_r[k] + (1 - u[k]) * pairs_f[k]).requires_grad_(True)
+        (grad,) = torch.autograd.grad(detector(mixed).sum(), mixed)
+        total += 10 * float(((grad.norm(dim=1) - 1) ** 2).mean())
+    assert stacked == pytest.approx(total, rel=1e-5)
+
+
 @pytest.mark.parametrize("interpolation", ["element", "sample"])
 def test_gradient_penalty_draws_u_per_element_or_per_sample(interpolation):
     real = torch.tensor([[0.2, -1.0, 0.5], [1.5, 0.3, -0.7]])
@@ -448,6 +470,7 @@ def test_options_are_checked_with_clear_errors():
         methods.get("chnr").create({"trusted_fraction": 0})
     # --epochs without meta_epochs: the meta phase is the first half
     assert methods.get("chnr").create({"epochs": 10}).options.meta_epochs == 5
+    assert methods.get("chnr").create({"epochs": 1}).options.meta_epochs == 1
     assert methods.get("duch").create({"epochs": 10}).options.meta_epochs == 0
     duch = methods.get("duch").create({})
     assert duch.options.noise_weights == "ones" and duch.options.meta_epochs == 0

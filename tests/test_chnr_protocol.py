@@ -237,3 +237,24 @@ def test_the_chnr_native_protocol_runs_end_to_end(tmp_path):
     assert records["chnr"]["trusted_subset"]["fraction"] == 0.2
     assert [h["epoch"] for h in records["chnr"]["detection"]["history"]] == [1, 2]
     assert records["duch"]["trusted_subset"] is None and "detection" not in records["duch"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", ["ucm", "rsicd"])
+def test_chnr_and_duch_run_on_the_fixture_datasets(dataset, tmp_path):
+    """The real-dataset plugins on their tiny fixtures (RSICD with images without a class),
+    small profile, through the command line."""
+    from rsbench.cli import main
+    from tests.fixtures import rs_datasets
+
+    getattr(rs_datasets, f"make_{dataset}")(tmp_path / "data")
+    argv = ["run", "--methods", "chnr,duch", "--datasets", dataset, "--profile", "small"]
+    argv += ["--noise", "0.4", "--noise-model", "wrong_class", "--epochs", "2", "--seeds", "0"]
+    argv += ["--data-root", str(tmp_path / "data"), "--out", str(tmp_path / "runs")]
+    argv += ["--leaderboard-dir", str(tmp_path / "boards")]
+    assert main(argv) == 0
+    records = [json.loads(p.read_text()) for p in (tmp_path / "runs" / "cells").glob("*.json")]
+    assert sorted(r["method"]["name"] for r in records) == ["chnr", "duch"]
+    for record in records:
+        assert record["status"] == "ok" and "metrics_hashing" in record
+        assert record["info"]["checkpoint"]["image"]["checkpoint"] == "rsbench/small-resnet-18"

@@ -38,6 +38,12 @@ after epochs 0, 50 and 100 (``step_epochs`` [1, 51, 101]); D_N: AdamW (lr 1e-4, 
 of every pair with dropout off, at the end of the epoch), its decision σ above the ``dis``
 threshold (0.5 before any meta epoch).
 
+**Profiles.** ``paper``: ResNet-18 (``microsoft/resnet-18``, 512-d) and BERT-base (768-d)
+features at 224 px after a 200 px centre crop, hidden 4096, 150 epochs (75 meta). ``small``: the
+shipped small encoders (128-d, 64-d) at 64 px after a 100 px crop of synthrs' 128 px images,
+hidden 1024, 20 epochs (10 meta) and the detector at lr 1e-3, which it needs to learn in ten
+meta epochs. ``epochs`` given alone sets ``meta_epochs`` to half of it.
+
 **Evaluation.** Captions rank images, and images captions, by the Hamming distance of their
 codes, ties broken by the cosine of the continuous codes (`rsbench.engine.hashing`); the
 retriever's binary codes give the hashing metrics (mAP@k, `rsbench.hashing`).
@@ -225,11 +231,11 @@ class CHNR(TrainableMethod):
     @classmethod
     def preset(cls, profile: str, given: dict[str, Any]) -> dict[str, Any]:
         """The profile's options; with ``epochs`` given and ``meta_epochs`` not, the meta phase
-        is the first half of the epochs, as CHNR's 75 of 150."""
+        is the first half of the epochs (at least one), as CHNR's 75 of 150."""
         base = dict(cls.PROFILES[profile])
         epochs = given.get("epochs")
         if isinstance(epochs, int) and not isinstance(epochs, bool) and base.get("meta_epochs"):
-            base["meta_epochs"] = epochs // 2  # (a bad value is reported by the options check)
+            base["meta_epochs"] = max(1, epochs // 2)  # (the options check reports a bad value)
         return base
 
     @dataclass
