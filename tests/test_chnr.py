@@ -344,6 +344,12 @@ def test_duch_lowers_its_loss_and_retrieves_above_chance(made_up):
     assert made_up.trusted_subset is None and fit.estimate() is None  # no meta phase
     assert fit.best_epoch == 8  # the last epoch is kept (CHNR reports its final epoch)
     assert fit.history[-1]["val_mR"] > 50  # 4 classes: chance is far lower
+    # B.9.1: the "augmented" caption is the caption, run through the caption head a second
+    # time, so its BatchNorm statistics move twice per step, as the image head's (two views)
+    steps = 8 * 4  # 64 rows in batches of 16
+    model = fit.retriever.model
+    assert int(model.text_net[1].num_batches_tracked) == 2 * steps
+    assert int(model.image_net[1].num_batches_tracked) == 2 * steps
     image_bits, text_bits = fit.retriever.codes(made_up.val.images, made_up.val.texts)
     assert image_bits.dtype == np.int8 and set(np.unique(image_bits)) <= {-1, 1}
     assert image_bits.shape == (4, 16) and text_bits.shape == (4, 16)
