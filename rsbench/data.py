@@ -4,6 +4,11 @@ A dataset gives three `Split`s. A split is a list of images, each with a stable 
 path, its captions (five usually; any count is allowed) and an optional scene class. The
 *caption rows* of a split are its captions in image order, each image's captions
 consecutive: that row order is what noise files index.
+
+A split definition may give its test split a query/database partition (``Split.queries``: the
+first that many images, with their captions, are the queries and the rest the retrieval
+database), as the hashing literature evaluates (CHNR: 20 % queries, 80 % database). Only the
+hashing metrics use it; R@K always ranks the whole split.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ class Split:
 
     name: str
     images: tuple[ImageItem, ...]
+    #: the first ``queries`` images are the queries of a query/database protocol (None: none)
+    queries: int | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -99,6 +106,8 @@ class DatasetSplits:
             h.update(
                 name.encode() + b":" + "\n".join(i.id for i in self[name].images).encode() + b"\n"
             )
+            if self[name].queries is not None:  # a partition is part of the membership
+                h.update(f"{name} queries:{self[name].queries}\n".encode())
         return h.hexdigest()
 
 
@@ -119,11 +128,19 @@ class EvalSet:
             raise ValueError("texts and caption_image differ in length")
 
 
-def make_split(name: str, images: Sequence[ImageItem]) -> Split:
-    """Build a split, refusing duplicate image ids (they would make rows ambiguous)."""
+def make_split(name: str, images: Sequence[ImageItem], queries: int | None = None) -> Split:
+    """Build a split, refusing duplicate image ids (they would make rows ambiguous).
+
+    ``queries``: the number of leading images that are queries (the rest: the database).
+    """
     seen: set[str] = set()
     for item in images:
         if item.id in seen:
             raise ValueError(f"split {name!r}: image id {item.id!r} appears twice")
         seen.add(item.id)
-    return Split(name, tuple(images))
+    if queries is not None and not 0 < queries < len(images):
+        raise ValueError(
+            f"split {name!r}: {queries} query images of {len(images)}; a query/database "
+            "partition needs at least one image on each side"
+        )
+    return Split(name, tuple(images), queries)

@@ -11,6 +11,12 @@ relevant items anywhere in the ranking** (the ranking is not cut at k):
 mAP@k is the mean over queries, those with R = 0 included (they count 0). Items without a class
 are never relevant, and queries without a class are left out.
 
+Query and database: by default every item of the test split is a query and the database is
+the split itself (I→I and T→T leave the query's own item out). A split with a query/database
+partition (`rsbench.data.Split.queries`, CHNR's protocol) ranks the database part only, for
+queries from the query part, as CHNR's ``calc_maps_k`` does: I→T takes query images against
+database captions, T→I query captions against database images, I→I and T→T likewise.
+
 Ties: the official code sorts distances with ``torch.sort``, whose order among equal distances
 is unspecified (it depends on the torch build). rsbench sorts stably: among items at the same
 Hamming distance, the lower database index ranks first. The two agree whenever a ranking has
@@ -84,18 +90,42 @@ def hashing_metrics(
     image_labels: Sequence[int],
     text_labels: Sequence[int],
     ks: Sequence[int] = MAP_KS,
+    image_queries: np.ndarray | None = None,
+    text_queries: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """mAP@k for I→T, T→I, I→I, T→T (the query set is also the database) and their mean."""
+    """mAP@k for I→T, T→I, I→I, T→T and their mean.
+
+    Without ``image_queries`` / ``text_queries`` the query set is also the database. With them
+    (boolean masks: True for a query item, False for a database item; both or neither), each
+    direction ranks the database items of the target modality for the query items of the
+    source modality (see the module docstring).
+    """
+    image_labels = np.asarray(image_labels, dtype=np.int64)
+    text_labels = np.asarray(text_labels, dtype=np.int64)
+    if (image_queries is None) != (text_queries is None):
+        raise ValueError("a query/database partition needs both image_queries and text_queries")
+    if image_queries is None:
+        sides = {
+            "image": (image_codes, image_labels, image_codes, image_labels),
+            "text": (text_codes, text_labels, text_codes, text_labels),
+        }
+    else:
+        iq, tq = np.asarray(image_queries, dtype=bool), np.asarray(text_queries, dtype=bool)
+        sides = {  # (query codes, query labels, database codes, database labels)
+            "image": (image_codes[iq], image_labels[iq], image_codes[~iq], image_labels[~iq]),
+            "text": (text_codes[tq], text_labels[tq], text_codes[~tq], text_labels[~tq]),
+        }
+    same = image_queries is None  # the database is the query set: leave each query's own out
+    directions = {"i2t": ("image", "text"), "t2i": ("text", "image")}
+    directions.update({"i2i": ("image", "image"), "t2t": ("text", "text")})
     out: dict[str, float] = {}
-    pairs = {
-        "i2t": (image_codes, text_codes, image_labels, text_labels, False),
-        "t2i": (text_codes, image_codes, text_labels, image_labels, False),
-        "i2i": (image_codes, image_codes, image_labels, image_labels, True),
-        "t2t": (text_codes, text_codes, text_labels, text_labels, True),
-    }
     for k in ks:
-        for name, (q, d, ql, dl, same) in pairs.items():
-            out[f"{name}_mAP@{k}"] = map_at_k(q, d, ql, dl, k, exclude_self=same)
+        for name, (source, target) in directions.items():
+            q, ql = sides[source][:2]
+            d, dl = sides[target][2:]
+            out[f"{name}_mAP@{k}"] = map_at_k(
+                q, d, ql, dl, k, exclude_self=same and source == target
+            )
         out[f"avg_mAP@{k}"] = float(np.mean([out[f"{name}_mAP@{k}"] for name in DIRECTIONS]))
     return out
 

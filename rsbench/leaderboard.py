@@ -239,11 +239,19 @@ def render_section(
     if validation != "clean":
         title += f", {validation} validation"
     seeds = ", ".join(map(str, sorted({r["noise"]["seed"] for r in records})))
+    last = sorted(  # methods that keep their last epoch (as official code reporting it does)
+        {
+            r["method"]["name"]
+            for r in records
+            if (r["method"].get("params") or {}).get("selection") == "last"
+        }
+    )
+    kept = f" ({', '.join(last)}: the last epoch)" if last else ""
     lines = [
         title,
         "",
         f"- Protocol: `{noise['model']}` version {noise['version']}, options: {_fmt_options(noise.get('params', {}))}; "
-        f"noise seed {seeds}; checkpoint selected on the {validation} validation split",
+        f"noise seed {seeds}; checkpoint selected on the {validation} validation split{kept}",
     ]
     if not ok:
         return [*lines, "", "No cell of this protocol finished.", ""]

@@ -474,11 +474,7 @@ class Runner:
             ranks = rank_all(scorer, test.caption_image, test.texts)
             results = {mode: r.metrics() for mode, r in ranks.items()}
             ranks_file = self.save_ranks(pc, ranks, test.caption_image)
-            best = (
-                max(fit.history, key=lambda h: h.get("val_mR", float("-inf")))
-                if fit.history
-                else {}
-            )
+            best = selected_epoch(fit)
             record.update(
                 status="ok",
                 metrics=results["plain"],
@@ -569,6 +565,17 @@ class Runner:
         )
 
 
+def selected_epoch(fit) -> dict[str, Any]:
+    """The history entry of the checkpoint the method kept (the best validation mR when the
+    method does not say which)."""
+    for entry in fit.history:
+        if fit.best_epoch is not None and entry.get("epoch") == fit.best_epoch:
+            return entry
+    if not fit.history:
+        return {}
+    return max(fit.history, key=lambda h: h.get("val_mR", float("-inf")))
+
+
 def pairs_fingerprint(record: dict[str, Any], noise_file: NoiseFile) -> str:
     """What the training pairs are: the dataset, its split membership and the noise file."""
     import hashlib
@@ -595,7 +602,14 @@ def hashing_record(retriever, test) -> dict[str, float] | None:
     if codes is None:
         return None
     image_codes, text_codes = codes
-    return hashing_metrics(image_codes, text_codes, labels, labels[test.caption_image])
+    partition = {}
+    if test.queries is not None:  # the split's query/database partition (CHNR's protocol)
+        image_queries = np.arange(len(test.images)) < test.queries
+        partition = {
+            "image_queries": image_queries,
+            "text_queries": image_queries[test.caption_image],
+        }
+    return hashing_metrics(image_codes, text_codes, labels, labels[test.caption_image], **partition)
 
 
 def failure_message(exc: BaseException) -> str:
@@ -615,6 +629,11 @@ def dataset_facts(splits: DatasetSplits) -> dict[str, Any]:
             name: {"images": len(splits[name]), "captions": len(splits[name].texts)}
             for name in ("train", "val", "test")
         },
+        **(
+            {"test_queries": splits.test.queries}  # the test split's query/database partition
+            if splits.test.queries is not None
+            else {}
+        ),
     }
 
 

@@ -299,6 +299,8 @@ CASES = [
     Case("method-weight-decay", "values", ["run", "--config", "g.yaml"], "weight_decay must be >= 0, got -1.0", "infonce", config(methods={"infonce": {"weight_decay": -1}})),
     Case("method-margin", "values", ["run", "--config", "g.yaml"], "margin must be >= 0, got -0.2", "vse", config(methods={"vse": {"margin": -0.2}})),
     Case("method-crop-scale", "values", ["run", "--config", "g.yaml"], "crop_scale must satisfy 0 < lo <= hi <= 1", "infonce", config(methods={"infonce": {"crop_scale": [0.9, 1.5]}})),
+    Case("method-chnr-meta", "values", ["run", "--config", "g.yaml"], "noise_weights 'normal' needs meta_epochs > 0", "use noise_weights: ones", config(methods={"chnr": {"meta_epochs": 0}})),
+    Case("method-chnr-weights", "values", ["run", "--config", "g.yaml"], "option noise_weights='soft' is not one of", "'normal', 'exp', 'dis', 'ones'", config(methods={"chnr": {"noise_weights": "soft"}})),
     Case("method-profile", "values", ["run", "--config", "g.yaml"], "has no 'huge' profile; valid: small, paper", "infonce", config(methods={"infonce": {"profile": "huge"}})),
     Case("grid-profile", "values", ["run", "--config", "g.yaml"], "profile 'big' is not one of: auto, small, paper", "auto", config(profile="big")),
     Case("amfmn-image-size", "values", ["run", "--config", "g.yaml"], "AMFMN needs image_size a multiple of 32", "amfmn", config(methods={"amfmn": {"image_size": 48}})),

@@ -194,6 +194,85 @@ def test_a_nan_loss_fails_the_cell_with_a_clear_error(toy_task):
         NaN(epochs=1).fit(toy_task)
 
 
+def test_drop_last_false_trains_the_ragged_batch_unless_it_has_one_row(toy_task):
+    seen = []
+
+    class Sizes(ToyMethod):
+        def training_step(self, state, batch):
+            seen.append(len(batch.rows))
+            return super().training_step(state, batch)
+
+    Sizes(epochs=1, batch_size=5).fit(toy_task)  # 24 rows: four of 5, the 4 left dropped
+    assert seen == [5, 5, 5, 5]
+    seen.clear()
+    fit = Sizes(epochs=1, batch_size=5, drop_last=False).fit(toy_task)
+    assert seen == [5, 5, 5, 5, 4] and fit.history[0]["seen_rows"] == 24
+    seen.clear()
+    Sizes(epochs=1, batch_size=23, drop_last=False).fit(toy_task)  # one row left: dropped
+    assert seen == [23]
+
+
+def test_selection_last_keeps_the_last_epoch_and_its_estimate(toy_task):
+    scales = []
+
+    class Tracking(ToyMethod):
+        def on_epoch_end(self, state):
+            scales.append(state.model.scale.item())
+            return super().on_epoch_end(state)
+
+    reports = []
+    toy_task.on_clean_scores = lambda epoch, estimate: reports.append(estimate)
+    fit = Tracking(epochs=4, lr=0.2, selection="last").fit(toy_task)
+    assert fit.best_epoch == 4
+    assert fit.retriever.model.scale.item() == pytest.approx(scales[-1])
+    assert np.array_equal(fit.clean_scores, reports[-1].scores)
+
+
+def test_a_method_without_tokenizer_or_pipeline_sets_up_in_on_fit_start(toy_task):
+    """A method on cached features: no tokens, no pixels; on_fit_start runs once, first."""
+    calls = []
+
+    class Cached(ToyMethod):
+        def make_tokenizer(self, task):
+            return None
+
+        def image_pipeline(self):
+            return None
+
+        def build(self, task):
+            return ToyModel(4)
+
+        def on_fit_start(self, state):
+            calls.append(("start", state.epoch, state.text, state.pixels))
+            state.buffers["table"] = torch.randn(state.n_rows, 8)
+
+        def training_step(self, state, batch):
+            calls.append("step")
+            emb = F.normalize(state.buffers["table"][batch.rows] * state.model.scale, dim=-1)
+            loss = (emb @ emb.T).mean()
+            state.step_optimizer(loss)
+            return LossOutput(loss.detach())
+
+        def on_epoch_end(self, state):
+            return {}
+
+        def epoch_estimate(self, state):
+            return None
+
+        def make_retriever(self, state):
+            from rsbench.metrics import MatrixScorer
+
+            class Fixed:
+                def scorer(self, images, texts):
+                    return MatrixScorer(np.random.default_rng(0).random((len(texts), len(images))))
+
+            return Fixed()
+
+    fit = Cached(epochs=2).fit(toy_task)
+    assert calls[0] == ("start", 0, None, None) and calls.count("step") == 12
+    assert fit.info["tokenizer"] is None and fit.info["image_pipeline"] is None
+
+
 # ---- schedules and precision --------------------------------------------------------------------
 
 

@@ -47,8 +47,10 @@ from rsbench_plugins.datasets.annotations import (
     rrsitr_csv_annotations,
 )
 from rsbench_plugins.datasets.split_definitions import (
+    GENERATED_DEFINITIONS,
     SplitLists,
     SplitParts,
+    chnr_split,
     karpathy_split,
     listed_split,
 )
@@ -144,7 +146,8 @@ class LocalDataset(Dataset):
     rrsitr_csv_files: dict[str, str] = {}
     #: image folders relative to the dataset folder, tried in order
     image_folders: tuple[str, ...] = ("images",)
-    #: the split definitions this dataset has
+    #: the split definitions this dataset has from its files or published lists (the generated
+    #: ones, `GENERATED_DEFINITIONS`, exist for every dataset)
     split_definitions: tuple[str, ...] = ("karpathy",)
 
     @dataclass
@@ -156,11 +159,18 @@ class LocalDataset(Dataset):
 
     def __init__(self, **options: Any):
         super().__init__(**options)
-        if self.options.split not in self.split_definitions:
+        valid = self.all_split_definitions()
+        if self.options.split not in valid:
             raise RsbenchError(  # the registry prefixes "dataset '<name>': "
-                f"unknown split definition {self.options.split!r}; "
-                f"valid: {', '.join(self.split_definitions)}"
+                f"unknown split definition {self.options.split!r}; valid: {', '.join(valid)}"
             )
+
+    @classmethod
+    def all_split_definitions(cls) -> tuple[str, ...]:
+        """The dataset's own split definitions, then the generated ones."""
+        return cls.split_definitions + tuple(
+            d for d in GENERATED_DEFINITIONS if d not in cls.split_definitions
+        )
 
     # ---- what a dataset plugin may override ------------------------------------------
     def scene_class(self, filename: str) -> str | None:
@@ -218,9 +228,11 @@ class LocalDataset(Dataset):
 
     def _split_parts(self, annotations: list[Annotation], facts: dict[str, Any]) -> SplitParts:
         definition = self.options.split
+        if definition == "chnr":
+            return chnr_split(annotations, self.name)
         if definition == "karpathy":
             if facts["format"] != "json":
-                others = [d for d in self.split_definitions if d != "karpathy"]
+                others = [d for d in self.all_split_definitions() if d != "karpathy"]
                 raise RsbenchError(
                     f"dataset {self.name!r}: split 'karpathy' is the split field of "
                     f"{' or '.join(self.annotation_files)}, and {facts['annotations'][0]} is "
@@ -254,10 +266,18 @@ class LocalDataset(Dataset):
                     f"dataset {self.name!r} in {root}: split definition {self.options.split!r} "
                     f"leaves no {name} images"
                 )
+        queries = None
+        if split.test_queries is not None:  # after dropping bad images, as many as are left
+            queries = sum(item.id in split.test_queries for item in parts["test"])
+            if not 0 < queries < len(parts["test"]):
+                raise RsbenchError(
+                    f"dataset {self.name!r} in {root}: split definition {self.options.split!r} "
+                    f"leaves {queries} query images of {len(parts['test'])} test images"
+                )
         return DatasetSplits(
             train=make_split("train", parts["train"]),
             val=make_split("val", parts["val"]),
-            test=make_split("test", parts["test"]),
+            test=make_split("test", parts["test"], queries),
             split_name=self.options.split,
             info=info,
         )

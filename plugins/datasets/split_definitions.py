@@ -6,6 +6,9 @@
 - ``amfmn``: the train / test membership of AMFMN's ``*_precomp/{train,test}_filename.txt``
   (xiaoyuan1996/AMFMN), with a carved validation split: AMFMN re-drew its validation images
   at random for every fold, so there is no published one.
+- ``chnr``: CHNR's own protocol, on any dataset (`chnr_split`): half the images train, the
+  rest split 20 % queries / 80 % retrieval database (the test split, with that partition), one
+  caption per image.
 
 The published definitions ship as file-name lists in ``splits/<definition>/<dataset>.json``,
 written by ``tools/make_rrsitr_splits.py`` and ``tools/make_amfmn_splits.py`` (`SplitLists`).
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,8 @@ from rsbench_plugins.datasets.annotations import Annotation
 
 SPLITS_DIR = Path(__file__).resolve().parent / "splits"
 VAL_PERCENT = 10
+#: split definitions computed from the images themselves, available on every dataset
+GENERATED_DEFINITIONS = ("chnr",)
 #: what a Karpathy file may call a split, and the split it means (COCO's "restval" is training)
 KARPATHY_SPLIT_NAMES = {"train": "train", "restval": "train", "val": "val", "test": "test"}
 
@@ -101,10 +106,15 @@ class SplitLists:
 
 @dataclass
 class SplitParts:
-    """The images of each split under one definition, plus facts worth recording."""
+    """The images of each split under one definition, plus facts worth recording.
+
+    ``test_queries``: the ids of the test images that are queries of a query/database
+    partition (listed first in ``parts["test"]``); None when the test split has none.
+    """
 
     parts: dict[str, list[Annotation]]
     info: dict[str, Any] = field(default_factory=dict)
+    test_queries: frozenset[str] | None = None
 
 
 def carve_validation(
@@ -170,3 +180,61 @@ def listed_split(annotations: list[Annotation], lists: SplitLists) -> SplitParts
     if unassigned:
         info["in_no_split"] = unassigned
     return SplitParts(parts, info)
+
+
+#: CHNR's split (rrsitr-chnr.md §B.6): the share of images that train, and the share of the
+#: other images that are queries (the rest is the retrieval database)
+CHNR_TRAIN, CHNR_QUERY = 0.5, 0.2
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def chnr_split(annotations: list[Annotation], dataset: str) -> SplitParts:
+    """CHNR's protocol (comrados/noisy_captions ``data_handler.py``), the annotation file's own
+    split ignored, as CHNR ignores it:
+
+    - the images ranked by ``sha256("rsbench-chnr:<dataset>:<file name>")``: the first
+      ``int(0.5 · N)`` train, then ``int(0.2 · rest)`` are the queries and the others the
+      retrieval database (UCM's 2,100 images: 1,050 / 210 / 840, as CHNR's);
+    - the test split is the queries followed by the database (`rsbench.data.Split.queries`);
+    - a validation split is carved from the training images (10 %, `carve_validation`): CHNR
+      validated on its test split, which rsbench never selects on;
+    - one caption per image in every split, picked by
+      ``sha256("rsbench-chnr-caption:<dataset>:<file name>")`` modulo the image's caption count
+      (CHNR draws one at random with seed 42 and never uses the other four).
+
+    CHNR's own draw (Python's ``random`` with seed 42 over its image order) cannot be
+    recomputed without its files; this one is fixed, order-independent and recomputable.
+    """
+    ranked = sorted(annotations, key=lambda a: _digest(f"rsbench-chnr:{dataset}:{a.id}"))
+    n_train = int(len(ranked) * CHNR_TRAIN)
+    n_query = int((len(ranked) - n_train) * CHNR_QUERY)
+    if n_query < 1 or len(ranked) - n_train - n_query < 1:
+        raise RsbenchError(
+            f"{dataset}: split 'chnr' needs at least one query and one database image; "
+            f"{len(ranked)} images are too few"
+        )
+    train_ids = {a.id for a in ranked[:n_train]}
+    query_ids = frozenset(a.id for a in ranked[n_train : n_train + n_query])
+
+    def one_caption(a: Annotation) -> Annotation:
+        if len(a.captions) <= 1:
+            return a
+        pick = int(_digest(f"rsbench-chnr-caption:{dataset}:{a.id}"), 16) % len(a.captions)
+        return replace(a, captions=(a.captions[pick],))
+
+    kept = [one_caption(a) for a in annotations]  # annotation-file order within each part
+    train = [a for a in kept if a.id in train_ids]
+    test = [a for a in kept if a.id in query_ids]
+    test += [a for a in kept if a.id not in train_ids and a.id not in query_ids]
+    train, val = carve_validation(train, dataset)
+    info = {
+        "val": f"carved: {VAL_PERCENT} % of the chnr training images",
+        "chnr": (
+            f"{n_train} training images (validation carved from them), {n_query} queries, "
+            f"{len(ranked) - n_train - n_query} database images; one caption per image"
+        ),
+    }
+    return SplitParts({"train": train, "val": val, "test": test}, info, query_ids)

@@ -5,7 +5,9 @@ once from a seed into the user cache directory **in the RSITMD file format** (a 
 ``dataset_synthrs.json`` plus ``images/<class>_<n>.tif``) and read back through the same
 loader as the real datasets (`LocalDataset`: the Karpathy parser, the image-folder lookup, the
 image check). So ``rsbench run`` needs no download, and the loading path it exercises is the
-real one. Its split definition, ``synthrs``, is the file's own train / val / test split.
+real one. Its split definition, ``synthrs``, is the file's own train / val / test split;
+``chnr`` (CHNR's protocol, `split_definitions.chnr_split`) re-draws every generated image into
+train / query / database.
 
 Every image is rendered from its own generator, seeded by (dataset seed, split, index): the
 dataset is identical on every machine and independent of generation order. Classes are
@@ -38,7 +40,7 @@ from rsbench.karpathy import write_karpathy
 from rsbench.progress import bar, say
 from rsbench_plugins.datasets.annotations import Annotation
 from rsbench_plugins.datasets.local import LocalDataset
-from rsbench_plugins.datasets.split_definitions import SplitParts, karpathy_split
+from rsbench_plugins.datasets.split_definitions import SplitParts, chnr_split, karpathy_split
 
 JSON_NAME = "dataset_synthrs.json"
 IMAGE_DIR = "images"
@@ -72,7 +74,7 @@ class SynthRS(LocalDataset):
         test: int = 500
         image_size: int = 128
         seed: int = 0
-        split: Literal["synthrs"] = "synthrs"
+        split: Literal["synthrs", "chnr"] = "synthrs"
         skip_bad_images: bool = False
 
         def __post_init__(self):
@@ -155,6 +157,8 @@ class SynthRS(LocalDataset):
         return None
 
     def _split_parts(self, annotations: list[Annotation], facts: dict) -> SplitParts:
+        if self.options.split == "chnr":
+            return chnr_split(annotations, self.name)
         return karpathy_split(annotations, self.name)  # the generated file's own three splits
 
     def generate(self, root: Path, progress=None) -> None:

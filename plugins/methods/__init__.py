@@ -6,6 +6,18 @@ from rsbench import hookimpl
 @hookimpl
 def register_methods(register):
     register(
+        "chnr",
+        "rsbench_plugins.methods.chnr:CHNR",
+        version="1",
+        description="CHNR (ICIP 2022): hashing on frozen ResNet/BERT features, pairs weighted by a noise detector meta-trained on a trusted clean subset",
+    )
+    register(
+        "duch",
+        "rsbench_plugins.methods.chnr:DUCH",
+        version="1",
+        description="DUCH as CHNR's baseline: CHNR's hashing without the meta phase, every pair weight 1",
+    )
+    register(
         "infonce",
         "rsbench_plugins.methods.infonce:InfoNCE",
         version="1",

@@ -8,8 +8,12 @@ selection and progress, so no method repeats them:
 hook                   default
 =====================  ==========================================================================
 ``build(task)``        (required) the `RetrievalModel`; every learnt loss parameter lives in it
-``make_tokenizer``     (required) captions → `TextBatch` (built per fit: never kept on ``self``)
-``image_pipeline()``   decode sizes, training crop, normalisation from the options
+``make_tokenizer``     (required) captions → `TextBatch` (built per fit: never kept on ``self``);
+                       None for a method that reads no tokens (frozen text features)
+``image_pipeline()``   decode sizes, training crop, normalisation from the options; None for a
+                       method that reads no pixels (frozen image features)
+``on_fit_start``       once the state is built, before the first epoch (load cached features,
+                       draw a trusted subset, make per-row buffers)
 ``param_groups``       two groups by the ``weight_decay_rule`` (``all`` / ``matrices``)
 ``configure_optim…``   one optimiser (``adamw`` / ``adam``) with one `Schedule`
 ``on_fit_start``       nothing: work once per fit before the first epoch, with the state (a
@@ -26,10 +30,12 @@ hook                   default
 =====================  ==========================================================================
 
 Loop: seeded order each epoch; batches of ``batch_size`` with the ragged last one dropped (losses
-need negatives); the learning-rate schedule runs over loader steps, the dropped batch
-included, as a ``drop_last=False`` loader that skips it would; after every epoch, validation
-R@K/mR through the same scorer as the test; the best epoch's weights (the whole model, loss
-parameters included) are restored at the end. The test split is never seen. When the task
+need negatives; ``drop_last: false`` trains it too, unless it has a single row); the
+learning-rate schedule runs over loader steps, the dropped batch included, as a
+``drop_last=False`` loader that skips it would; after every epoch, validation R@K/mR through the
+same scorer as the test; the best epoch's weights (the whole model, loss parameters included)
+are restored at the end (``selection: last`` keeps the last epoch's instead, as official code
+that reports its final epoch does). The test split is never seen. When the task
 names a checkpoint path, the whole state is saved after every epoch and a fit that finds its
 own checkpoint continues after that epoch (`rsbench.engine.checkpoint`).
 """
@@ -107,7 +113,7 @@ class EngineState:
     precision: Precision
     device: str
     generator: torch.Generator  # data order and crops (CPU)
-    text: TextBatch  # every training row, tokenized once (on the device)
+    text: TextBatch | None  # every training row, tokenized once (on the device); None: no tokenizer
     row_image: torch.Tensor  # rows: image index (device)
     pixels: torch.Tensor | None  # training images, uint8, at the training decode size (device)
     optimizers: list[Optim] = field(default_factory=list)
@@ -214,6 +220,10 @@ class TrainableMethod(Method):
         crop_scale: tuple[float, float] = (0.8, 1.0)
         normalize: Literal["openai", "imagenet", "half", "none"] = "half"
         oracle: Literal["none", "clean"] = "none"
+        #: train the ragged last batch of an epoch too (kept only when it has two rows or more)
+        drop_last: bool = True
+        #: the checkpoint kept: the epoch with the best validation mR, or the last epoch
+        selection: Literal["best", "last"] = "best"
         profile: str = "small"
         weights_dir: str | None = field(default=None, metadata=LOCAL)
 
@@ -378,7 +388,7 @@ class TrainableMethod(Method):
             precision=Precision(o.precision, device),
             device=device,
             generator=generator,
-            text=tokenizer(task.pairs.texts).to(device),
+            text=None if tokenizer is None else tokenizer(task.pairs.texts).to(device),
             row_image=torch.as_tensor(task.pairs.image, dtype=torch.long, device=device),
             pixels=pixels,
             grad_clip=o.grad_clip,
@@ -405,7 +415,7 @@ class TrainableMethod(Method):
         loader_steps = self.loader_steps(n_rows)
         retriever = self.make_retriever(state)
         validation = Validation(retriever, task, pipeline)
-        total_updates = (n_rows // batch_size) * o.epochs
+        total_updates = self.steps_per_epoch(n_rows, batch_size) * o.epochs
         bar = (
             task.progress(total=total_updates, desc="train", unit="step") if task.progress else None
         )
@@ -437,7 +447,10 @@ class TrainableMethod(Method):
                         loss=f"{record['train_loss']:.3f}",
                         val_mR=f"{val['mR']:.1f}",
                     )
-                if val["mR"] > best["score"]:
+                if o.selection == "last":
+                    best.update(score=val["mR"], epoch=epoch + 1)
+                    state.buffers["best_estimate"] = estimate
+                elif val["mR"] > best["score"]:
                     best.update(score=val["mR"], epoch=epoch + 1, state=_snapshot(model))
                     state.buffers["best_estimate"] = estimate
                 if checkpoints is not None:
@@ -463,12 +476,17 @@ class TrainableMethod(Method):
     def fit_info(self, state: EngineState) -> dict[str, Any]:
         """Facts for the record: the tokenizer, the image pipeline, the precision used."""
         return {
-            "tokenizer": state.tokenizer.identity(),
+            "tokenizer": None if state.tokenizer is None else state.tokenizer.identity(),
             "image_pipeline": None if state.pipeline is None else state.pipeline.identity(),
             "precision": state.precision.mode,
             "effective_batch_size": state.batch_size,
             **state.buffers.get("info", {}),
         }
+
+    def steps_per_epoch(self, rows: int, batch_size: int) -> int:
+        """Updates in an epoch of ``rows`` rows: the ragged last batch counts unless dropped."""
+        full, rest = divmod(rows, batch_size)
+        return full + (0 if self.options.drop_last or rest < 2 else 1)
 
     def _train_epoch(
         self,
@@ -484,7 +502,7 @@ class TrainableMethod(Method):
             order = torch.randperm(n_rows, generator=state.generator).to(state.device)
         else:
             order = rows[torch.randperm(len(rows), generator=state.generator).to(state.device)]
-        steps = len(order) // batch_size
+        steps = self.steps_per_epoch(len(order), batch_size)
         # the schedule advances over loader steps (ceil), the dropped ragged batch included
         stride = loader_steps / max(1, math.ceil(len(order) / batch_size))
         state.epoch_rows = {}
@@ -517,8 +535,9 @@ class TrainableMethod(Method):
             state.step += 1
             if bar is not None:
                 bar.update(1)
-        if bar is not None and steps < n_rows // batch_size:
-            bar.update(n_rows // batch_size - steps)  # a filtered epoch is shorter
+        expected = self.steps_per_epoch(n_rows, batch_size)
+        if bar is not None and steps < expected:
+            bar.update(expected - steps)  # a filtered epoch is shorter
         lr = state.optimizers[0].optimizer.param_groups[0]["lr"] if state.optimizers else None
         return {
             "train_rows": int(len(order)),
