@@ -222,9 +222,8 @@ def register_executors(register):
 '''
 
 
-def test_a_third_party_executor_registers_and_runs_like_the_built_in_ones(
-    tmp_path, monkeypatch, capsys
-):
+def test_hook_register_executors(tmp_path, monkeypatch, capsys):
+    """A third-party executor registers and runs cells like the built-in ones."""
     from rsbench.plugins import reset_plugins
     from rsbench.testing import write_distribution
 
