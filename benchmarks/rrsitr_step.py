@@ -132,7 +132,7 @@ def main() -> None:
     )
     print(f"  rsbench engine (cached pixels, Gram local score, fp32): {e:.0f}")
     print(
-        f"  official style: {d + m:.0f} (PIL decode + crops + tokenizing {d:.0f}, model with direct local score in fp16 {m:.0f})"
+        f"  official style: {d + m:.0f} (PIL decode + crops + tokenizing {d:.0f}, model with direct local score in {args.reference_precision} {m:.0f})"
     )
     print(f"  official / rsbench: {(d + m) / e:.2f}x")
     print(f"load average after: {os.getloadavg()}")
