@@ -125,7 +125,8 @@ class EngineState:
     epoch_rows: dict[str, torch.Tensor] = field(default_factory=dict)
     #: anything a method keeps across epochs (e.g. CHNR's code matrix). It goes into the
     #: per-epoch checkpoint, so its values must be checkpointable (tensors, numpy arrays,
-    #: `CleanEstimate`, numbers, strings, and lists, tuples, dicts of them; see
+    #: `CleanEstimate`, numbers, strings, and lists, tuples, dicts of them, or objects with
+    #: ``state_dict`` / ``load_state_dict`` that ``on_fit_start`` builds again; see
     #: `rsbench.engine.checkpoint`); caches recomputed on demand are named in the method's
     #: ``transient_buffers``. Per-fit state kept on the method object itself is not saved.
     buffers: dict[str, Any] = field(default_factory=dict)
