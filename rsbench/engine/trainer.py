@@ -12,12 +12,11 @@ hook                   default
                        None for a method that reads no tokens (frozen text features)
 ``image_pipeline()``   decode sizes, training crop, normalisation from the options; None for a
                        method that reads no pixels (frozen image features)
-``on_fit_start``       once the state is built, before the first epoch (load cached features,
-                       draw a trusted subset, make per-row buffers)
 ``param_groups``       two groups by the ``weight_decay_rule`` (``all`` / ``matrices``)
 ``configure_optim…``   one optimiser (``adamw`` / ``adam``) with one `Schedule`
 ``on_fit_start``       nothing: work once per fit before the first epoch, with the state (a
-                       prior matrix, frozen features), kept in ``state.buffers``
+                       prior matrix, frozen features, a trusted subset, per-row buffers), kept
+                       in ``state.buffers``; a resumed fit runs it too, then loads its checkpoint
 ``forward``            ``{"image": encode_image(pixels), "text": encode_text(tokens)}``
 ``objective``          ``loss(image.emb, text.emb, batch)``; may return a `LossOutput` with per-
                        row values (kept for the epoch in ``state.epoch_rows``) and statistics
