@@ -3,6 +3,7 @@ resumes to the same result as an uninterrupted run (on the CPU)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import subprocess
@@ -148,6 +149,123 @@ def test_a_method_keeping_an_uncheckpointable_buffer_is_warned_once_and_still_ru
     err = capsys.readouterr().err
     assert err.count("no checkpoint for this cell") == 1 and "mixture" in err
     assert not state.task.checkpoint_path.exists()
+
+
+class Codes:
+    """A per-fit object in ``state.buffers``: features rebuilt at fit start, codes that train."""
+
+    def __init__(self, features: torch.Tensor):
+        self.features, self.codes, self.threshold = features, torch.zeros(3), 0.5
+
+    def state_dict(self) -> dict:
+        return {"codes": self.codes, "threshold": self.threshold}
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.codes, self.threshold = saved["codes"], saved["threshold"]
+
+
+def test_a_stateful_buffer_saves_its_state_dict_and_loads_into_the_rebuilt_object(tmp_path, capsys):
+    method = SimpleNamespace(name="m", version="1", identity_params=lambda: {})
+    state = tiny_state(tmp_path)
+    state.buffers["fit"] = Codes(torch.ones(1000))
+    state.buffers["fit"].codes, state.buffers["fit"].threshold = torch.tensor([1.0, -1, 1]), 0.7
+    best = {"score": 0, "epoch": 1, "state": None}
+    assert Checkpoints.for_fit(method, state).save(state, [], best)
+    saved = torch.load(state.task.checkpoint_path, weights_only=True)
+    assert set(saved["buffers"]["fit"]["state"]) == {"codes", "threshold"}  # no features
+
+    fresh = tiny_state(tmp_path)
+    rebuilt = fresh.buffers["fit"] = Codes(torch.full((1000,), 2.0))  # as on_fit_start does
+    assert Checkpoints.for_fit(method, fresh).restore(fresh, [], dict(best)) == 1
+    assert fresh.buffers["fit"] is rebuilt and torch.equal(
+        rebuilt.features, torch.full((1000,), 2.0)
+    )
+    assert torch.equal(rebuilt.codes, torch.tensor([1.0, -1, 1])) and rebuilt.threshold == 0.7
+
+    # not rebuilt at fit start: nothing to load it into, so the checkpoint is ignored as a
+    # whole (the model is left as it was) and the fit starts from its first epoch
+    bare = tiny_state(tmp_path)
+    with torch.no_grad():
+        bare.model.weight.add_(1.0)  # unlike the saved weights
+    weights = [p.detach().clone() for p in bare.model.parameters()]
+    assert Checkpoints.for_fit(method, bare).restore(bare, [], dict(best)) == 0
+    assert "did not build state.buffers 'fit'" in capsys.readouterr().err
+    assert all(torch.equal(a, b) for a, b in zip(bare.model.parameters(), weights, strict=True))
+
+
+class Stop(Exception):
+    """Stands for a kill right after a checkpoint reached the disk."""
+
+
+def stopped_then_resumed(make_method, task, stop_after: int, tmp_path, monkeypatch):
+    """A fit stopped right after writing the checkpoint of epoch ``stop_after``, then resumed by
+    a fresh method on a fresh copy of the task, and an uninterrupted fit without checkpoints:
+    (resumed fit, its task, uninterrupted fit, the checkpoint the resume read)."""
+    path = tmp_path / "work" / "checkpoint.pt"
+    real_save, saved = Checkpoints.save, {}
+
+    def save(self, state, history, best):
+        written = real_save(self, state, history, best)
+        if written and state.epoch + 1 == stop_after:
+            saved.update(torch.load(self.path, weights_only=True))
+            raise Stop
+        return written
+
+    def fresh(checkpoint_path=None):
+        return dataclasses.replace(
+            task,
+            checkpoint_path=checkpoint_path,
+            resume_state={},
+            trusted_subset=None,
+            used_ground_truth=False,
+            resumed_from_epoch=None,
+        )
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Checkpoints, "save", save)
+        with pytest.raises(Stop):
+            make_method().fit(fresh(path))
+    assert saved, "the fit wrote no checkpoint"
+    resumed_task = fresh(path)
+    resumed = make_method().fit(resumed_task)
+    straight = make_method().fit(fresh())
+    return resumed, resumed_task, straight, saved
+
+
+def assert_same_fit(resumed, straight) -> None:
+    """The same history (timings aside), selected epoch, weights and clean estimate."""
+
+    def steady(history):
+        return [{k: v for k, v in h.items() if k != "seconds"} for h in history]
+
+    assert steady(resumed.history) == steady(straight.history)
+    assert resumed.best_epoch == straight.best_epoch
+    a, b = resumed.retriever.model.state_dict(), straight.retriever.model.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    if straight.clean_scores is None:
+        assert resumed.clean_scores is None
+    else:
+        np.testing.assert_array_equal(resumed.clean_scores, straight.clean_scores)
+        np.testing.assert_array_equal(resumed.clean_decisions, straight.clean_decisions)
+
+
+def test_amfmn_resumes_to_the_same_fit_and_leaves_its_prior_out_of_checkpoints(
+    tmp_path, monkeypatch
+):
+    from rsbench_plugins.methods.amfmn import AMFMN
+    from tests.test_amfmn import noisy_task
+
+    resumed, task, straight, saved = stopped_then_resumed(
+        lambda: AMFMN(epochs=2, batch_size=50, lr=2e-3, step_epochs=[]),
+        noisy_task(tmp_path=tmp_path),
+        1,
+        tmp_path,
+        monkeypatch,
+    )
+    assert task.resumed_from_epoch == 1
+    assert "prior" not in saved["buffers"] and "info" in saved["buffers"]  # rebuilt from its cache
+    assert_same_fit(resumed, straight)
+    assert resumed.info["prior"]["shape"] == straight.info["prior"]["shape"]
 
 
 KILLER = """

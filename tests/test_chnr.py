@@ -419,6 +419,25 @@ def test_fake_pair_labels_positional_or_true(made_up):
     assert torch.equal(method.fake_pair_labels(data, rows), data.row_label[rows])
 
 
+def test_chnr_resumes_from_a_meta_phase_checkpoint_to_the_same_fit(made_up, tmp_path, monkeypatch):
+    """Stopped after the last meta epoch: the codes B, buffers H and the ``dis`` threshold come
+    back from the checkpoint, the features from the cache, and the main phase ends as it would
+    have (the features are not written into every checkpoint)."""
+    from tests.test_checkpoint import assert_same_fit, stopped_then_resumed
+
+    resumed, task, straight, saved = stopped_then_resumed(
+        lambda: CHNR(epochs=4, meta_epochs=2, trusted_fraction=0.5, detector_lr=1e-3, **SMALL),
+        made_up,
+        2,
+        tmp_path,
+        monkeypatch,
+    )
+    assert task.resumed_from_epoch == 2 and task.trusted_subset["fraction"] == 0.5
+    assert set(saved["buffers"]["chnr"]["state"]) == set(chnr_module.FitData.KEPT)
+    assert [h["phase"] for h in resumed.history] == ["meta", "meta", "main", "main"]
+    assert_same_fit(resumed, straight)
+
+
 def test_pair_weights_use_dropout_unless_switched_off():
     model = CHNRModel(6, 4, 8, 4, dropout=0.5).train()
     image, text = torch.randn(50, 6), torch.randn(50, 4)

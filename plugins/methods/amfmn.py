@@ -152,6 +152,9 @@ class AMFMN(TrainableMethod):
     """AMFMN (Yuan et al., TGRS 2022): see the module docstring."""
 
     PROFILES = {"small": SMALL_RECIPE, "paper": PAPER_RECIPE}
+    #: the dynamic margin's prior (images × rows, about 0.8 GB on RSICD) comes back from its
+    #: cache in `on_fit_start`: per-epoch checkpoints leave it out
+    transient_buffers = TrainableMethod.transient_buffers | {"prior"}
 
     @dataclass
     class Options(TrainableMethod.Options):

@@ -222,6 +222,18 @@ class FitData:
     probabilities: dict[str, list[float]] = field(default_factory=dict)  # meta: σ sums, counts
     threshold: float = 0.5  # the ``dis`` threshold, from the last meta epoch
 
+    #: what changes during a fit; the rest follows from the features and the task, which
+    #: `CHNR.on_fit_start` rebuilds on resume (from the feature cache)
+    KEPT = ("codes", "image_codes", "augmented_codes", "text_codes", "probabilities", "threshold")
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a per-epoch checkpoint keeps of the fit (`rsbench.engine.checkpoint`)."""
+        return {name: getattr(self, name) for name in self.KEPT}
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        for name in self.KEPT:
+            setattr(self, name, saved[name])
+
 
 class CHNR(TrainableMethod):
     """CHNR: hash heads on frozen features, a meta-trained noise detector weighting the pairs."""

@@ -18,8 +18,12 @@ A checkpoint holds:
 - ``state.buffers``: what a method keeps across epochs. Values must be tensors, numpy arrays
   (numbers, booleans or strings), `CleanEstimate`, numbers, strings, None, or lists, tuples
   and dicts of these. Caches that are recomputed on demand are named in the method's
-  ``transient_buffers`` and left out. A method that keeps other objects gets a warning and
-  no checkpoint (its cell still runs, it only cannot resume);
+  ``transient_buffers`` and left out. An object with ``state_dict()`` and
+  ``load_state_dict(saved)`` (a dataclass of per-row codes, say) is saved as its
+  ``state_dict()`` and, on resume, loaded into the object of the same name that
+  ``on_fit_start`` built again; what it leaves out of ``state_dict()`` is rebuilt there (features
+  from a cache). A method that keeps other objects gets a warning and no checkpoint (its cell
+  still runs, it only cannot resume);
 - from the task: whether the method read the clean labels, the trusted subset it was given,
   and ``task.resume_state`` (the runner's per-epoch detection metrics).
 
@@ -123,6 +127,31 @@ def unpack(value: Any, device: str) -> Any:
     return value
 
 
+def stateful(value: Any) -> bool:
+    """Whether ``value`` saves and loads itself (``state_dict`` / ``load_state_dict``)."""
+    return callable(getattr(value, "state_dict", None)) and callable(
+        getattr(value, "load_state_dict", None)
+    )
+
+
+def pack_buffers(buffers: dict[str, Any], transient: frozenset[str]) -> dict[str, Any]:
+    """``state.buffers`` less the transient ones; a stateful value as its ``state_dict()``."""
+    packed = {}
+    for key, value in buffers.items():
+        if key in transient:
+            continue
+        where = f"state.buffers[{key!r}]"
+        if stateful(value):
+            packed[key] = {TAG: "stateful", "state": pack(value.state_dict(), where)}
+        else:
+            packed[key] = pack(value, where)
+    return packed
+
+
+def saved_state(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(TAG) == "stateful"
+
+
 # ---- random states ---------------------------------------------------------------------------
 
 
@@ -181,10 +210,7 @@ class Checkpoints:
     def save(self, state: EngineState, history: list[dict], best: dict[str, Any]) -> bool:
         """Write the state after epoch ``state.epoch`` (0-based); False when it cannot be."""
         try:
-            buffers = pack(
-                {k: v for k, v in state.buffers.items() if k not in self.transient},
-                "state.buffers",
-            )
+            buffers = pack_buffers(state.buffers, self.transient)
             extra = pack(state.task.resume_state, "task.resume_state")
             trusted = pack(state.task.trusted_subset, "task.trusted_subset")
             history_packed = pack(history, "history")
@@ -247,17 +273,33 @@ class Checkpoints:
         if checkpoint is None:
             return 0
         device = state.device
-        state.model.load_state_dict(checkpoint["model"])
         if len(checkpoint["optimizers"]) != len(state.optimizers):
             progress.say(f"rsbench: warning: ignoring checkpoint {self.path}: optimisers differ")
             return 0
+        saved_buffers = checkpoint["buffers"]
+        unbuilt = [
+            k
+            for k, v in saved_buffers.items()
+            if saved_state(v) and not stateful(state.buffers.get(k))
+        ]
+        if unbuilt:  # nothing is loaded yet: the fit starts from its first epoch as it is
+            progress.say(
+                f"rsbench: warning: ignoring checkpoint {self.path}: on_fit_start did not build "
+                f"state.buffers {', '.join(map(repr, unbuilt))} to load the saved state into"
+            )
+            return 0
+        state.model.load_state_dict(checkpoint["model"])
         for optim, saved in zip(state.optimizers, checkpoint["optimizers"], strict=True):
             optim.optimizer.load_state_dict(saved)
         if state.precision.scaler is not None and checkpoint["scaler"] is not None:
             state.precision.scaler.load_state_dict(checkpoint["scaler"])
         state.step = checkpoint["step"]
         state.epoch = checkpoint["epoch"] - 1
-        state.buffers.update(unpack(checkpoint["buffers"], device))
+        for key, value in saved_buffers.items():
+            if saved_state(value):
+                state.buffers[key].load_state_dict(unpack(value["state"], device))
+            else:
+                state.buffers[key] = unpack(value, device)
         saved_best = checkpoint["best"]
         best.update(score=saved_best["score"], epoch=saved_best["epoch"], state=saved_best["model"])
         history[:] = unpack(checkpoint["history"], device)

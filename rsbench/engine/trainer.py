@@ -12,12 +12,11 @@ hook                   default
                        None for a method that reads no tokens (frozen text features)
 ``image_pipeline()``   decode sizes, training crop, normalisation from the options; None for a
                        method that reads no pixels (frozen image features)
-``on_fit_start``       once the state is built, before the first epoch (load cached features,
-                       draw a trusted subset, make per-row buffers)
 ``param_groups``       two groups by the ``weight_decay_rule`` (``all`` / ``matrices``)
 ``configure_optim…``   one optimiser (``adamw`` / ``adam``) with one `Schedule`
 ``on_fit_start``       nothing: work once per fit before the first epoch, with the state (a
-                       prior matrix, frozen features), kept in ``state.buffers``
+                       prior matrix, frozen features, a trusted subset, per-row buffers), kept
+                       in ``state.buffers``; a resumed fit runs it too, then loads its checkpoint
 ``forward``            ``{"image": encode_image(pixels), "text": encode_text(tokens)}``
 ``objective``          ``loss(image.emb, text.emb, batch)``; may return a `LossOutput` with per-
                        row values (kept for the epoch in ``state.epoch_rows``) and statistics
@@ -125,7 +124,8 @@ class EngineState:
     epoch_rows: dict[str, torch.Tensor] = field(default_factory=dict)
     #: anything a method keeps across epochs (e.g. CHNR's code matrix). It goes into the
     #: per-epoch checkpoint, so its values must be checkpointable (tensors, numpy arrays,
-    #: `CleanEstimate`, numbers, strings, and lists, tuples, dicts of them; see
+    #: `CleanEstimate`, numbers, strings, and lists, tuples, dicts of them, or objects with
+    #: ``state_dict`` / ``load_state_dict`` that ``on_fit_start`` builds again; see
     #: `rsbench.engine.checkpoint`); caches recomputed on demand are named in the method's
     #: ``transient_buffers``. Per-fit state kept on the method object itself is not saved.
     buffers: dict[str, Any] = field(default_factory=dict)
