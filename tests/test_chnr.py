@@ -5,6 +5,7 @@ checkpoints written with save_pretrained)."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -106,6 +107,27 @@ def test_weighted_nt_xent_sums_each_anchor_times_its_pair_weight():
     expected = sum(terms[i] * float(w[i % 4]) for i in range(8))  # the image and text anchor
     assert float(weighted_nt_xent(a, b, w)) == pytest.approx(expected, rel=1e-5)
     assert float(weighted_nt_xent(a, b, 1.0)) == pytest.approx(terms.sum(), rel=1e-5)
+
+
+def test_intra_modal_terms_are_weighted_by_the_mean_pair_weight():
+    """``contrastive_weights`` (inter, intra-image, intra-caption): CHNR's (1, 0, 0) is the
+    inter-modal term alone; an intra term pairs the two views of a modality, each anchor
+    weighted by the batch's mean pair weight (the official ``weights.mean()``)."""
+    g = torch.Generator().manual_seed(9)
+    image, augmented, text = (torch.tanh(torch.randn(4, 6, generator=g)) for _ in range(3))
+    w = torch.tensor([1.0, 0.2, 0.6, 0.0])
+    inter = exact_terms(image.numpy(), text.numpy(), 1.0)
+    intra_image = exact_terms(image.numpy(), augmented.numpy(), 1.0)
+    intra_text = exact_terms(text.numpy(), text.numpy(), 1.0)
+    weighted_inter = sum(inter[a] * float(w[a % 4]) for a in range(8))
+    method = CHNR()
+    got = method.contrastive_loss(image, augmented, text, text, w)
+    assert float(got) == pytest.approx(weighted_inter, rel=1e-5)
+    method.options.contrastive_weights = (1.0, 0.5, 0.25)
+    got = method.contrastive_loss(image, augmented, text, text, w)
+    mean_w = float(w.mean())
+    expected = weighted_inter + mean_w * (0.5 * intra_image.sum() + 0.25 * intra_text.sum())
+    assert float(got) == pytest.approx(expected, rel=1e-5)
 
 
 def test_quantization_loss_against_a_loop():
@@ -502,6 +524,111 @@ def test_options_are_checked_with_clear_errors():
     paper = methods.get("chnr").create({"profile": "paper"}).options
     assert (paper.epochs, paper.meta_epochs, paper.hidden_dim, paper.bits) == (150, 75, 4096, 64)
     assert paper.image_checkpoint == "microsoft/resnet-18"
+
+
+class StepCapture:
+    """Keeps, for every training step, the model as it was before the step, the binary codes B
+    the step read, the batch and the step's output."""
+
+    def __init__(self, method):
+        import copy
+
+        self.steps = []
+        original = method.training_step
+
+        def training_step(state, batch):
+            before = copy.deepcopy(state.model)
+            codes = state.buffers["chnr"].codes.clone()
+            out = original(state, batch)
+            self.steps.append(
+                {"epoch": batch.epoch, "rows": batch.rows.clone(), "before": before,
+                 "codes": codes, "after": copy.deepcopy(state.model), "out": out}
+            )  # fmt: skip
+            return out
+
+        method.training_step = training_step
+
+
+def z_scored(array: np.ndarray) -> np.ndarray:
+    """The global scalar z-score of §B.1, in float64."""
+    array = array.astype(np.float64)
+    return (array - array.mean()) / array.std()
+
+
+def test_each_steps_hash_loss_against_an_independent_computation(made_up):
+    """Meta phase: every pair weight 1, B read at the row's position in the trusted subset
+    (B.9.4); main phase: w = σ(D_N([image; caption])) of the pair (no dropout here), B read at
+    the row; both: Σ over the 2B anchors of w · ℓ (per-anchor loop) + β Σ over the four views
+    (the caption twice, B.9.1) of ‖B − h‖². D_N trains in the meta phase only."""
+    beta = 0.01
+    method = CHNR(
+        epochs=2,
+        meta_epochs=1,
+        trusted_fraction=0.5,
+        weights_dropout=False,
+        quantization_weight=beta,
+        **SMALL,
+    )
+    capture = StepCapture(method)
+    method.fit(made_up)
+    pairs = made_up.pairs
+    distinct = sorted(set(pairs.texts))
+    images = z_scored(fake_image_features(pairs.image_paths, SimpleRecipe("center")))
+    augmented = z_scored(fake_image_features(pairs.image_paths, SimpleRecipe("augmented")))
+    texts = z_scored(fake_text_features(distinct, None))
+    text_of_row = np.array([distinct.index(t) for t in pairs.texts])
+    trusted = made_up.trusted_clean_subset(0.5)  # the same sorted rows for the same noise file
+    phases = {0: 0, 1: 0}
+    for step in capture.steps:
+        rows = step["rows"].numpy()
+        model = step["before"]
+        image = torch.from_numpy(images[pairs.image[rows]]).float()
+        aug = torch.from_numpy(augmented[pairs.image[rows]]).float()
+        text = torch.from_numpy(texts[text_of_row[rows]]).float()
+        with torch.no_grad():  # the heads in training mode: batch statistics, as the step
+            views = [model.image_net(image), model.image_net(aug)]
+            views += [model.text_net(text), model.text_net(text)]
+        if step["epoch"] == 0:
+            assert set(rows) <= set(trusted)
+            weights = np.ones(len(rows))
+            index = np.searchsorted(trusted, rows)  # position in the trusted subset
+        else:
+            model.detector.eval()
+            with torch.no_grad():
+                logits = model.detector(torch.cat([image, text], dim=1)).numpy()
+            weights = 1 / (1 + np.exp(-logits.astype(np.float64)))
+            index = rows
+            # D_N is frozen in the main phase
+            for p, q in zip(
+                model.detector.parameters(), step["after"].detector.parameters(), strict=True
+            ):
+                assert torch.equal(p, q)
+        terms = exact_terms(views[0].numpy(), views[2].numpy(), 1.0)
+        n = len(rows)
+        contrastive = sum(terms[a] * weights[a % n] for a in range(2 * n))
+        codes = step["codes"].numpy()[index].astype(np.float64)
+        quantization = beta * sum(
+            float(((codes - v.numpy().astype(np.float64)) ** 2).sum()) for v in views
+        )
+        stats = step["out"].stats
+        assert stats["contrastive"] == pytest.approx(contrastive, rel=1e-4)
+        assert stats["quantization"] == pytest.approx(quantization, rel=1e-4)
+        assert float(step["out"].loss) == pytest.approx(contrastive + quantization, rel=1e-4)
+        phases[step["epoch"]] += 1
+    assert phases[0] >= 1 and phases[1] == 4  # 64 rows in batches of 16
+    # D_N did train in the meta phase
+    first = capture.steps[0]
+    assert not all(
+        torch.equal(p, q)
+        for p, q in zip(
+            first["before"].detector.parameters(), first["after"].detector.parameters(), strict=True
+        )
+    )
+
+
+@dataclass
+class SimpleRecipe:
+    view: str
 
 
 # ---- through the real extraction ----------------------------------------------------------------

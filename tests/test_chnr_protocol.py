@@ -207,7 +207,7 @@ def test_chnr_native_configs_are_valid_grids(path, tmp_path):
 
 def test_the_chnr_native_protocol_runs_end_to_end(tmp_path):
     """configs/chnr-synthrs.yaml on synthrs-tiny, two epochs: the records carry the partition,
-    hashing mAP@k, the trusted subset and the detector's per-epoch detection."""
+    hashing mAP@k, the trusted subset and the detector's per-epoch detection metrics."""
     from rsbench.cli import main
 
     config = yaml.safe_load((REPO / "configs" / "chnr-synthrs.yaml").read_text())
@@ -235,15 +235,20 @@ def test_the_chnr_native_protocol_runs_end_to_end(tmp_path):
         assert {"i2t_mAP@20", "t2i_mAP@20", "i2i_mAP@20", "t2t_mAP@20"} <= set(hashing)
         assert record["best_epoch"] == 2  # the last epoch
     assert records["chnr"]["trusted_subset"]["fraction"] == 0.2
-    assert [h["epoch"] for h in records["chnr"]["detection"]["history"]] == [1, 2]
+    detection = records["chnr"]["detection"]
+    assert [h["epoch"] for h in detection["history"]] == [1, 2]
+    for metrics in (*detection["history"], detection["selected"]):
+        assert {"auc", "precision", "recall", "f1", "noisy_rows", "rows"} <= set(metrics)
+        assert 0 <= metrics["auc"] <= 1 and metrics["noisy_rows"] > 0
+    assert detection["selected"]["auc"] == detection["history"][-1]["auc"]  # the last epoch
     assert records["duch"]["trusted_subset"] is None and "detection" not in records["duch"]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dataset", ["ucm", "rsicd"])
+@pytest.mark.parametrize("dataset", ["ucm", "rsicd", "rsitmd", "nwpu", "sydney"])
 def test_chnr_and_duch_run_on_the_fixture_datasets(dataset, tmp_path):
-    """The real-dataset plugins on their tiny fixtures (RSICD with images without a class),
-    small profile, through the command line."""
+    """The real-dataset plugins on their tiny fixtures (CHNR's UCM and RSICD, RSICD with images
+    without a class, and the other three), small profile, through the command line."""
     from rsbench.cli import main
     from tests.fixtures import rs_datasets
 
