@@ -537,7 +537,7 @@ def test_training_steps_of_each_variant_lower_its_batch_loss(options, tmp_path):
 
 def test_a_short_run_on_synthrs_tiny_lowers_the_training_loss(tmp_path):
     task = noisy_task(tmp_path=tmp_path)
-    fit = AMFMN(epochs=3, batch_size=50, lr=2e-3, step_epochs=[]).fit(task)
+    fit = AMFMN(epochs=2, batch_size=50, lr=2e-3, step_epochs=[]).fit(task)
     losses = [h["train_loss"] for h in fit.history]
     assert losses[-1] < losses[0]
     assert all(0 < h["margin_mean"] < 0.6 for h in fit.history)
@@ -589,7 +589,9 @@ def test_paper_profile_loads_a_tiny_resnet18_checkpoint_through_the_real_path(tm
     saved = tiny_resnet().state_dict()
     for name, value in model.image_encoder.resnet.state_dict().items():
         torch.testing.assert_close(value, saved[name])
-    metrics = check_method(method)
+    # one fit at 256 px (determinism is checked at the small profile, same code path, in the
+    # slow variant tests)
+    metrics = check_method(method, deterministic=False)
     assert 0 <= metrics["mR"] <= 100
     missing = AMFMN(profile="paper", weights_dir=str(tmp_path / "none"))
     with pytest.raises(RsbenchError, match="microsoft/resnet-18"):

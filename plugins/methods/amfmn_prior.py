@@ -15,8 +15,9 @@ its captions (its *references*):
   on content tokens (``len`` counts repeats);
 - ``P = (score1 + score2) / 2``.
 
-In Python that is ~130 µs a pair: 43 minutes for synthrs' 2,000 × 10,000 and 3.3 hours for
-RSITMD. Here the whole matrix is a few array operations per chunk of images:
+In Python that is 130–600 µs a pair (402 µs measured by ``benchmarks/amfmn_step.py`` on a
+busy machine): 45 minutes or more for synthrs' 2,000 × 10,000, 9 hours for 4,000 × 20,000.
+Here the whole matrix is a few array operations per chunk of images (6.5 s for the latter):
 
 - each distinct stem list is tokenised and stemmed once; its n-gram counts (n = 1..4) are rows of
   a sparse matrix ``H_n``, and each image's reference counts, clipped to the maximum over its
