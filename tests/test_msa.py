@@ -588,6 +588,29 @@ def test_paper_profile_from_tiny_checkpoints_on_a_real_layout_through_the_cli(
     assert 0 <= record["metrics"]["mR"] <= 100
 
 
+def test_check_ready_reads_the_paper_text_checkpoints_shape(paper_weights, tmp_path):
+    """Heads and text length against the saved configuration (width 24, 512 positions), before
+    any weights are loaded; a missing checkpoint is named."""
+    weights = str(paper_weights)
+    MSA(profile="paper", weights_dir=weights).check_ready()  # 12 heads divide 24; 31 <= 512
+    MSA(profile="paper", weights_dir=weights, cross_heads=8, text_length=512).check_ready()
+    for options, match in (
+        (
+            {"cross_heads": 5},
+            "cross_heads 5 does not divide the text width 24 of 'google-bert/bert-base-uncased'; "
+            "use a divisor of 24",
+        ),
+        (
+            {"text_length": 513},
+            "text_length 513 exceeds the 512 positions of 'google-bert/bert-base-uncased'",
+        ),
+    ):
+        with pytest.raises(RsbenchError, match=match):
+            MSA(profile="paper", weights_dir=weights, **options).check_ready()
+    with pytest.raises(RsbenchError, match="microsoft/resnet-50"):
+        MSA(profile="paper", weights_dir=str(tmp_path / "none")).check_ready()
+
+
 def test_paper_profile_loads_the_tiny_checkpoints_with_equal_weights(paper_weights):
     from transformers import BertModel, ResNetModel
 
@@ -618,3 +641,57 @@ def test_paper_profile_loads_the_tiny_checkpoints_with_equal_weights(paper_weigh
         "plane",
         "[SEP]",
     ]
+
+
+def run_msa_cli(data: Path, out: Path, names: list[str], config: Path | None = None) -> list[dict]:
+    """``rsbench run --methods msa`` (small profile, one epoch) on local datasets; the records."""
+    args = ["--config", str(config)] if config else ["--methods", "msa"]
+    result = subprocess.run(
+        [sys.executable, "-m", "rsbench", "run", *args, "--datasets", ",".join(names),
+         "--data-root", str(data), "--noise", "0.2", "--epochs", "1", "--seeds", "0",
+         "--profile", "small", "--out", str(out), "--no-leaderboard"],
+        capture_output=True, text=True, env={**os.environ, "RSBENCH_PROGRESS": "0"}, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(p.read_text()) for p in (out / "cells").glob("*.json")]
+    assert sorted(r["dataset"]["name"] for r in records) == sorted(names)
+    for record in records:
+        assert record["status"] == "ok", record.get("error")
+        assert record["method"]["profile"] == "small"
+        assert math.isfinite(record["metrics"]["mR"]) and 0 <= record["metrics"]["mR"] <= 100
+        history = record["history"][0]
+        assert history["loss_mscma"] >= history["mscma_floor"] - 1e-6
+        assert record["info"]["checkpoints"]["text"]["checkpoint"] == "rsbench/small-bert"
+    return records
+
+
+@pytest.mark.slow  # five cells in one subprocess: 76 s at load 8-12 on two cores
+def test_rsbench_run_trains_msa_on_every_fixture_dataset(tmp_path):
+    """The real datasets' layouts (16-bit, multi-band, gray and CMYK images; empty, one-word
+    and duplicate captions), each through the command line."""
+    from tests.fixtures.rs_datasets import make_nwpu, make_rsicd, make_rsitmd, make_sydney, make_ucm
+
+    data = tmp_path / "data"
+    for make in (make_rsitmd, make_rsicd, make_nwpu, make_ucm, make_sydney):
+        make(data)
+    run_msa_cli(data, tmp_path / "runs", ["rsitmd", "rsicd", "nwpu", "ucm", "sydney"])
+
+
+@pytest.mark.slow  # two cells: 59 s at load 8-12 on two cores
+def test_rsbench_run_trains_msa_on_the_other_layouts_with_padding_masked(tmp_path):
+    """RRSITR's CSV layout of RSITMD and NWPU's flat image folder, with ``mask_padding`` on
+    (masked attention and trimmed all-padding columns, an empty caption among them)."""
+    import yaml
+
+    from tests.fixtures.rs_datasets import make_nwpu, make_rsitmd
+
+    data = tmp_path / "data"
+    make_rsitmd(data, layout="csv")
+    make_nwpu(data, image_layout="flat")
+    config = tmp_path / "msa.yaml"
+    config.write_text(yaml.safe_dump({"methods": {"msa": {"mask_padding": True}}}))
+    records = run_msa_cli(data, tmp_path / "runs", ["rsitmd", "nwpu"], config)
+    for record in records:
+        assert record["method"]["params"]["mask_padding"] is True
+    (rsitmd,) = [r for r in records if r["dataset"]["name"] == "rsitmd"]
+    assert rsitmd["dataset"]["info"]["format"] == "rrsitr-csv"
