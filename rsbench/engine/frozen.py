@@ -44,6 +44,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -125,6 +126,23 @@ def _checkpoint(name: str, weights_dir: str | Path | None) -> tuple[Path, str]:
     return folder, weights_fingerprint(folder)
 
 
+def _cached_features(
+    kind: str, recipe: ImageRecipe | TextRecipe, items: list[str], weights_dir, extract: Callable
+) -> np.ndarray:
+    """The array of ``items`` under ``recipe``, read from the cache or made once by ``extract``;
+    keyed by the checkpoint's weights, the recipe and the items themselves."""
+    _, weights = _checkpoint(recipe.checkpoint, weights_dir)
+    key = {
+        "kind": kind,
+        "checkpoint": recipe.checkpoint,
+        "weights": weights,
+        "recipe": recipe.identity(),
+        "items": fingerprint_items(items),
+        "count": len(items),
+    }
+    return cached_array(NAMESPACE, key, extract)
+
+
 def image_features(
     paths: Sequence[Path],
     recipe: ImageRecipe,
@@ -133,20 +151,9 @@ def image_features(
     device: str = "cpu",
 ) -> np.ndarray:
     """``N × D`` float32 features of the images, from the cache or extracted once."""
-    _, weights = _checkpoint(recipe.checkpoint, weights_dir)
-    key = {
-        "kind": "image",
-        "checkpoint": recipe.checkpoint,
-        "weights": weights,
-        "recipe": recipe.identity(),
-        "items": fingerprint_items(image_item(p) for p in paths),
-        "count": len(paths),
-    }
-    return cached_array(
-        NAMESPACE,
-        key,
-        lambda: extract_images(paths, recipe, weights_dir=weights_dir, device=device),
-    )
+    extract = partial(extract_images, paths, recipe, weights_dir=weights_dir, device=device)
+    items = [image_item(p) for p in paths]
+    return _cached_features("image", recipe, items, weights_dir, extract)
 
 
 def text_features(
@@ -157,18 +164,8 @@ def text_features(
     device: str = "cpu",
 ) -> np.ndarray:
     """``N × D`` float32 features of the captions, from the cache or extracted once."""
-    _, weights = _checkpoint(recipe.checkpoint, weights_dir)
-    key = {
-        "kind": "text",
-        "checkpoint": recipe.checkpoint,
-        "weights": weights,
-        "recipe": recipe.identity(),
-        "items": fingerprint_items(texts),
-        "count": len(texts),
-    }
-    return cached_array(
-        NAMESPACE, key, lambda: extract_texts(texts, recipe, weights_dir=weights_dir, device=device)
-    )
+    extract = partial(extract_texts, texts, recipe, weights_dir=weights_dir, device=device)
+    return _cached_features("text", recipe, list(texts), weights_dir, extract)
 
 
 def center_crop(image, crop: int | None):
