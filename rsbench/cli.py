@@ -408,8 +408,10 @@ def executor_setting(args, configured):
 def _yaml_value(text: str):
     import yaml
 
+    from rsbench import yamltext
+
     try:
-        return yaml.safe_load(text) if text.strip() else ""
+        return yamltext.load(text) if text.strip() else ""
     except yaml.YAMLError:
         return text
 

@@ -53,6 +53,7 @@ def data_where(args) -> int:
 def noise_show(args) -> int:
     import yaml
 
+    from rsbench import yamltext
     from rsbench.grid import parse_ratio, parse_seed
     from rsbench.noise import build_noise_file
     from rsbench.noiseshow import noise_summary
@@ -66,7 +67,7 @@ def noise_show(args) -> int:
                 f"malformed option {item!r}: expected KEY=VALUE, e.g. -o mode=rrsitr"
             )
         try:
-            options[key.strip()] = yaml.safe_load(value)
+            options[key.strip()] = yamltext.load(value)
         except yaml.YAMLError:
             raise RsbenchError(
                 f"option {key.strip()!r}: {value!r} is not a valid YAML value"

@@ -241,8 +241,10 @@ def _as_list(value: Any, what: str) -> list:
 def read_config(path: Path) -> dict[str, Any]:
     import yaml
 
+    from rsbench import yamltext
+
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = yamltext.load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RsbenchError(f"config file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:

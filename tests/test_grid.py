@@ -139,6 +139,17 @@ def test_config_file(tmp_path):
         read_config(tmp_path / "missing.yaml")
 
 
+def test_numbers_in_exponent_form_are_numbers_in_configs(tmp_path):
+    """PyYAML alone reads ``1e-4`` (no dot) as a string; a config's ``lr: 1e-4`` must be 0.0001."""
+    path = tmp_path / "grid.yaml"
+    path.write_text("methods: {infonce: {lr: 1e-4, weight_decay: 2E-3}}\nepochs: 2\n")
+    grid = build_grid(read_config(path))
+    assert grid.methods[0].options == {"lr": 0.0001, "weight_decay": 0.002}
+    Runner(grid).prepare()  # the options check takes them as numbers
+    path.write_text("methods: {infonce: {lr: 1e}}\n")  # not a number: left a string
+    assert read_config(path)["methods"]["infonce"]["lr"] == "1e"
+
+
 def run_cli(*args, cwd=None):
     return subprocess.run(
         [sys.executable, "-m", "rsbench", *args], capture_output=True, text=True, cwd=cwd

@@ -239,7 +239,7 @@ def _parse_file(key: str, data: Any) -> tuple[list[PublishedSet], list[Published
 
 @functools.cache
 def _load() -> tuple[tuple[PublishedSet, ...], tuple[PublishedTable, ...]]:
-    import yaml
+    from rsbench import yamltext
 
     sets: list[PublishedSet] = []
     tables: list[PublishedTable] = []
@@ -247,7 +247,7 @@ def _load() -> tuple[tuple[PublishedSet, ...], tuple[PublishedTable, ...]]:
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".yaml"):
             continue
-        s, t = _parse_file(entry.name[: -len(".yaml")], yaml.safe_load(entry.read_text("utf-8")))
+        s, t = _parse_file(entry.name[: -len(".yaml")], yamltext.load(entry.read_text("utf-8")))
         sets += s
         tables += t
     return tuple(sets), tuple(tables)
