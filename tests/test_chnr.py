@@ -645,36 +645,20 @@ def test_a_short_run_on_synthrs_tiny_lowers_the_loss():
 def test_paper_profile_from_tiny_checkpoints(tmp_path, monkeypatch):
     """The paper checkpoints' names, tiny models written with save_pretrained, loaded offline
     through the real code: features of the paper's widths, a short fit."""
-    from transformers import BertConfig, BertModel, BertTokenizer, ResNetConfig, ResNetModel
-
     from rsbench.engine.frozen import image_features
     from rsbench.plugins import get_plugins
     from rsbench.testing import check_method
+    from tests.fixtures.tiny_checkpoints import save_tiny_bert, save_tiny_resnet
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     weights = tmp_path / "weights"
-    resnet = weights / "microsoft" / "resnet-18"
-    torch.manual_seed(0)
-    ResNetModel(
-        ResNetConfig(
-            embedding_size=8, hidden_sizes=[8, 8, 16, 24], depths=[1, 1, 1, 1], layer_type="basic"
-        )
-    ).save_pretrained(resnet)
-    bert = weights / "google-bert" / "bert-base-uncased"
-    bert.mkdir(parents=True)
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghijklmnopqrstuvwxyz"]
-    words += ["##" + c for c in "abcdefghijklmnopqrstuvwxyz"]
-    (bert / "vocab.txt").write_text("\n".join(words) + "\n")
-    BertModel(
-        BertConfig(
-            vocab_size=len(words),
-            hidden_size=16,
-            num_hidden_layers=4,
-            num_attention_heads=2,
-            intermediate_size=32,
-        )
-    ).save_pretrained(bert)
-    BertTokenizer.from_pretrained(bert).save_pretrained(bert)
+    save_tiny_resnet(weights / "microsoft" / "resnet-18", [8, 8, 16, 24])
+    save_tiny_bert(
+        weights / "google-bert" / "bert-base-uncased",
+        hidden_size=16,
+        num_hidden_layers=4,
+        intermediate_size=32,
+    )
     method = CHNR(
         profile="paper", weights_dir=str(weights), epochs=2, hidden_dim=32, feature_batch_size=32
     )

@@ -41,29 +41,17 @@ def _one_thread(monkeypatch):
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     """A tiny ResNet-18-shaped and a tiny 4-layer BERT, written with save_pretrained."""
-    from transformers import BertConfig, BertModel, BertTokenizer, ResNetConfig, ResNetModel
+    from tests.fixtures.tiny_checkpoints import save_tiny_bert, save_tiny_resnet
 
     root = tmp_path_factory.mktemp("weights")
-    torch.manual_seed(0)
-    config = ResNetConfig(
-        embedding_size=8, hidden_sizes=[8, 8, 16, 24], depths=[1, 1, 1, 1], layer_type="basic"
+    save_tiny_resnet(root / "t" / "resnet", [8, 8, 16, 24])
+    save_tiny_bert(
+        root / "t" / "bert",
+        hidden_size=16,
+        num_hidden_layers=4,
+        intermediate_size=32,
+        extra_words=["plane", "red", "two", "roofs"],
     )
-    ResNetModel(config).save_pretrained(root / "t" / "resnet")
-    bert = root / "t" / "bert"
-    bert.mkdir(parents=True)
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghijklmnopqrstuvwxyz"]
-    words += ["##" + c for c in "abcdefghijklmnopqrstuvwxyz"] + ["plane", "red", "two", "roofs"]
-    (bert / "vocab.txt").write_text("\n".join(words) + "\n")
-    BertModel(
-        BertConfig(
-            vocab_size=len(words),
-            hidden_size=16,
-            num_hidden_layers=4,
-            num_attention_heads=2,
-            intermediate_size=32,
-        )
-    ).save_pretrained(bert)
-    BertTokenizer.from_pretrained(bert).save_pretrained(bert)
     return root
 
 

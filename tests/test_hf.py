@@ -66,31 +66,21 @@ def tiny_clip(image_size: int = 32):
 @pytest.fixture
 def weights(tmp_path):
     """A weights folder holding a tiny CLIP, BERT and ResNet-18 / -50 in the Hub's layout."""
-    from transformers import BertConfig, BertModel, BertTokenizer, ResNetConfig, ResNetModel
+    from tests.fixtures.tiny_checkpoints import save_tiny_bert, save_tiny_resnet
 
     root = tmp_path / "weights"
     clip, clip_tok = tiny_clip()
     clip.save_pretrained(root / "org" / "tiny-clip")
     clip_tok.save_pretrained(root / "org" / "tiny-clip")
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghijklmnopqrstuvwxyz"]
-    words += ["##" + c for c in "abcdefghijklmnopqrstuvwxyz"] + ["plane", "red", "roof", "two"]
-    bert_dir = root / "org" / "tiny-bert"
-    bert_dir.mkdir(parents=True)
-    (bert_dir / "vocab.txt").write_text("\n".join(words) + "\n")  # as bert-base-uncased ships it
-    config = BertConfig(
-        vocab_size=len(words),
+    save_tiny_bert(
+        root / "org" / "tiny-bert",
         hidden_size=32,
         num_hidden_layers=2,
-        num_attention_heads=2,
         intermediate_size=64,
+        extra_words=["plane", "red", "roof", "two"],
     )
-    BertModel(config).save_pretrained(bert_dir)
-    BertTokenizer.from_pretrained(bert_dir).save_pretrained(bert_dir)
     for layout, kind in (("resnet-18", "basic"), ("resnet-50", "bottleneck")):
-        config = ResNetConfig(
-            embedding_size=8, hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], layer_type=kind
-        )
-        ResNetModel(config).save_pretrained(root / "org" / f"tiny-{layout}")
+        save_tiny_resnet(root / "org" / f"tiny-{layout}", [8, 16, 32, 64], kind)
     return root
 
 

@@ -531,28 +531,18 @@ def test_a_short_run_on_synthrs_tiny_lowers_the_training_loss():
 @pytest.fixture
 def paper_weights(tmp_path):
     """Tiny checkpoints saved under the paper checkpoints' names (save_pretrained layout)."""
-    from transformers import BertConfig, BertModel, BertTokenizer, ResNetConfig, ResNetModel
+    from tests.fixtures.tiny_checkpoints import save_tiny_bert, save_tiny_resnet
 
     root = tmp_path / "weights"
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghijklmnopqrstuvwxyz"]
-    words += ["##" + c for c in "abcdefghijklmnopqrstuvwxyz"] + ["plane", "red", "roof", "two"]
-    bert_dir = root / "google-bert" / "bert-base-uncased"
-    bert_dir.mkdir(parents=True)
-    (bert_dir / "vocab.txt").write_text("\n".join(words) + "\n")
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(words),
+    save_tiny_bert(
+        root / "google-bert" / "bert-base-uncased",
         hidden_size=24,  # 12 MSCMAT heads of 2
         num_hidden_layers=1,
-        num_attention_heads=2,
         intermediate_size=32,
+        extra_words=["plane", "red", "roof", "two"],
+        add_pooling_layer=False,
     )
-    BertModel(config, add_pooling_layer=False).save_pretrained(bert_dir)
-    BertTokenizer.from_pretrained(bert_dir).save_pretrained(bert_dir)
-    config = ResNetConfig(
-        embedding_size=8, hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1], layer_type="bottleneck"
-    )
-    ResNetModel(config).save_pretrained(root / "microsoft" / "resnet-50")
+    save_tiny_resnet(root / "microsoft" / "resnet-50", [8, 16, 24, 32], "bottleneck")
     return root
 
 
