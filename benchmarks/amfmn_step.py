@@ -29,57 +29,28 @@ shared machine; the load average is printed beside every figure):
 from __future__ import annotations
 
 import argparse
-import os
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
+from timing import load_average, median_cpu_seconds
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.fixtures
+from tests.fixtures.released_amfmn import cross_attention_scores  # noqa: E402
 
 warnings.filterwarnings("ignore")
-
-
-def load() -> str:
-    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def cpu_time(fn, repeats: int = 1) -> float:
-    """Process CPU seconds per call (the median of ``repeats`` calls)."""
-    times = []
-    for _ in range(repeats):
-        start = time.process_time()
-        fn()
-        times.append(time.process_time() - start)
-    return float(np.median(times))
 
 
 # ---- the released code's forms (reference) -----------------------------------------------
 
 
-def broadcast_scores(vga, visual: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-    """``CrossAttention`` + ``cosine_similarity`` as released: images × texts on expanded pairs."""
-    bv, bt = len(visual), len(text)
-    if vga.kind == "soft":
-        gate = torch.sigmoid(vga.gate(visual)).unsqueeze(1).expand(-1, bt, -1)
-        guided = gate * text.unsqueeze(0).expand(bv, -1, -1)
-    elif vga.kind == "fusion":
-        joint = torch.cat(
-            [visual.unsqueeze(1).expand(-1, bt, -1), text.unsqueeze(0).expand(bv, -1, -1)], -1
-        )
-        guided = torch.sigmoid(vga.gate(joint)) * vga.value(joint)
-    else:
-        v = vga.visual(visual).unsqueeze(1).expand(-1, bt, -1)
-        t = vga.text(text).unsqueeze(0).expand(bv, -1, -1)
-        guided = torch.sigmoid(v * t) * t
-    x1 = visual.unsqueeze(1).expand(-1, bt, -1)
-    w12 = torch.sum(x1 * guided, -1)
-    return (w12 / (torch.norm(x1, 2, -1) * torch.norm(guided, 2, -1)).clamp(min=1e-8)).squeeze()
-
-
 def code_forward(model, pixels: torch.Tensor, text) -> torch.Tensor:
     """``BaseModel.forward``: both encoders, then the broadcast VGA score (images × texts)."""
     visual = model.image_encoder(pixels)
-    return broadcast_scores(model.vga, visual, model.text_encoder(text))
+    return cross_attention_scores(model.vga, visual, model.text_encoder(text))
 
 
 def calcul_loss(scores: torch.Tensor, margin: float = 0.2) -> torch.Tensor:
@@ -201,13 +172,13 @@ def step_one_variant(vga: str, task, steps: int) -> None:
 
     ours(batches[0])  # warm-up (allocators, first-call costs)
     reference(batches[0])
-    t_ours = np.mean([cpu_time(lambda r=r: ours(r)) for r in batches])
-    t_ref = np.mean([cpu_time(lambda r=r: reference(r)) for r in batches])
-    t_ref_model = np.mean([cpu_time(lambda r=r: reference(r, False)) for r in batches])
+    t_ours = np.mean([median_cpu_seconds(lambda r=r: ours(r)) for r in batches])
+    t_ref = np.mean([median_cpu_seconds(lambda r=r: reference(r)) for r in batches])
+    t_ref_model = np.mean([median_cpu_seconds(lambda r=r: reference(r, False)) for r in batches])
     print(
         f"step  vga={vga:6s} batch 100: official-style {t_ref:.3f} s (model only "
         f"{t_ref_model:.3f} s), rsbench {t_ours:.3f} s; ratio {t_ref / t_ours:.2f}x "
-        f"(model only {t_ref_model / t_ours:.2f}x)  [{load()}]"
+        f"(model only {t_ref_model / t_ours:.2f}x)  [{load_average()}]"
     )
 
 
@@ -229,7 +200,7 @@ def score_one_variant(kind: str) -> None:
         blocks.clear()
         for i in range(0, 500, 128):
             row = [
-                broadcast_scores(vga, visual[i : i + 128], text[j : j + 128])
+                cross_attention_scores(vga, visual[i : i + 128], text[j : j + 128])
                 for j in range(0, 2500, 128)
             ]
             blocks.append(torch.cat(row, dim=1))
@@ -237,13 +208,13 @@ def score_one_variant(kind: str) -> None:
     with torch.no_grad():
         image = Features(emb=visual, extra=vga.image_terms(visual))
         texts = Features(emb=text, extra=vga.text_terms(text))
-        ours = cpu_time(lambda: vga.score(image, texts), 3)
+        ours = median_cpu_seconds(lambda: vga.score(image, texts), 3)
         fast = vga.score(image, texts)
-        ref = cpu_time(reference)
+        ref = median_cpu_seconds(reference)
         diff = (torch.cat(blocks).T - fast).abs().max().item()
     print(
         f"score vga={kind:6s} 500 x 2,500 at D=512: broadcast {ref * 1e3:.0f} ms, "
-        f"factored {ours * 1e3:.1f} ms; ratio {ref / ours:.1f}x, max |diff| {diff:.1e}  [{load()}]"
+        f"factored {ours * 1e3:.1f} ms; ratio {ref / ours:.1f}x, max |diff| {diff:.1e}  [{load_average()}]"
     )
 
 
@@ -266,7 +237,7 @@ def eval_one_variant(vga: str, splits, task, limit: int) -> None:
         return evaluate_retrieval(retriever.scorer(test.images, test.texts), test.caption_image)
 
     ours()  # decode the test images into the cache first: both read decoded pixels
-    t_ours = cpu_time(ours)
+    t_ours = median_cpu_seconds(ours)
     pixels = state.pipeline.load_eval([i.path for i in test.images])
     images = state.pipeline.eval_batch(torch.from_numpy(np.array(pixels))).double().numpy()
     text = state.tokenizer(list(test.texts))
@@ -279,7 +250,7 @@ def eval_one_variant(vga: str, splits, task, limit: int) -> None:
     print(
         f"eval  vga={vga:6s} {len(test.images)} x {len(test.texts)}: shard_dis "
         f"{t_ref:.1f} s{shown}, rsbench {t_ours:.1f} s; ratio {t_ref / t_ours:.1f}x, "
-        f"max |diff| {diff:.1e}  [{load()}]"
+        f"max |diff| {diff:.1e}  [{load_average()}]"
     )
 
 
@@ -328,7 +299,7 @@ def bench_prior(args) -> None:
         f"prior {n_images} x {len(texts)}: vectorised {ours:.1f} s CPU ({ours_wall:.1f} s wall), "
         f"NLTK per pair {per_pair * 1e6:.0f} us x {matrix.size:,} pairs = {total / 3600:.2f} h "
         f"(from {len(sample)} pairs); ratio {total / ours:.0f}x, max |diff| {diff:.1e} (float16)  "
-        f"[{load()}]"
+        f"[{load_average()}]"
     )
 
 
@@ -343,7 +314,7 @@ def main() -> None:
     args = parser.parse_args()
     args.vga = [v for v in args.vga.split(",") if v]
     skip = set(args.skip.split(","))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {load()}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {load_average()}")
     if not {"step", "eval"} <= skip:
         splits = synthrs()
         task = training_task(splits)

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import random
 import statistics
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from timing import cpu_seconds, load_average
 
 
 def official_nt_xent(out_1, out_2, weights, temperature=1.0, eps=1e-6):
@@ -174,9 +173,9 @@ def main() -> None:
         ours, reference = [], []
         for step in range(args.steps + 1):  # the first step of each warms up
             rows = torch.from_numpy(rng.choice(n_rows, batch_size, replace=False))
-            started = time.process_time()
-            method.training_step(state, Batch(rows, rows, epoch, step, args.steps))
-            mine = time.process_time() - started
+            mine = cpu_seconds(
+                method.training_step, state, Batch(rows, rows, epoch, step, args.steps)
+            )
             batch = (
                 features["image"][rows],
                 features["augmented"][rows],
@@ -184,21 +183,22 @@ def main() -> None:
                 labels[rows],
                 rows,
             )
-            started = time.process_time()
-            official_step(ref_model, ref_opts, batch, ref_codes, ref_buffers, phase == "meta")
-            theirs = time.process_time() - started
+            meta = phase == "meta"
+            theirs = cpu_seconds(
+                official_step, ref_model, ref_opts, batch, ref_codes, ref_buffers, meta
+            )
             if step:
                 ours.append(mine)
                 reference.append(theirs)
         results[phase] = (statistics.median(reference), statistics.median(ours))
-    load = os.getloadavg()
+    load = load_average()
     print(
         f"CHNR training step, {args.profile} widths ({image_dim}/{text_dim}-d, hidden {hidden}, {bits} bits), batch {batch_size}, CPU, {torch.get_num_threads()} threads"
     )
     print(f"{'phase':6} {'official style ms':>18} {'rsbench ms':>11} {'ratio':>6}")
     for phase, (theirs, mine) in results.items():
         print(f"{phase:6} {theirs * 1000:18.1f} {mine * 1000:11.1f} {theirs / mine:6.2f}")
-    print(f"load average: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1, 5, 15 min)")
+    print(load)
 
 
 if __name__ == "__main__":

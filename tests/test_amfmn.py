@@ -41,6 +41,7 @@ from rsbench_plugins.methods.amfmn_prior import (
     stop_words,
     tokenize,
 )
+from tests.fixtures.released_amfmn import cross_attention_scores
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -198,13 +199,9 @@ def test_prior_is_cached_per_training_pairs(monkeypatch):
 
 
 def tiny_resnet(widths=(8, 16, 32, 64)):
-    from transformers import ResNetConfig, ResNetModel
+    from tests.fixtures.tiny_checkpoints import tiny_resnet as make
 
-    torch.manual_seed(0)
-    config = ResNetConfig(
-        embedding_size=8, hidden_sizes=list(widths), depths=[1, 1, 1, 1], layer_type="basic"
-    )
-    return ResNetModel(config).eval()
+    return make(widths)
 
 
 def code_vsa(encoder: MultiscaleImageEncoder, pixels: torch.Tensor) -> torch.Tensor:
@@ -287,26 +284,6 @@ def test_sentence_encoder_equals_one_unpadded_sentence_at_a_time():
             torch.testing.assert_close(got[row], expected, rtol=1e-5, atol=1e-6)
 
 
-def code_cross_attention(vga: VisualGuidedAttention, visual, text) -> torch.Tensor:
-    """The released ``CrossAttention`` + ``cosine_similarity``: images × texts, broadcast."""
-    bv, bt = len(visual), len(text)
-    if vga.kind == "soft":
-        gate = torch.sigmoid(vga.gate(visual)).unsqueeze(1).expand(-1, bt, -1)
-        guided = gate * text.unsqueeze(0).expand(bv, -1, -1)
-    elif vga.kind == "fusion":
-        joint = torch.cat(
-            [visual.unsqueeze(1).expand(-1, bt, -1), text.unsqueeze(0).expand(bv, -1, -1)], -1
-        )
-        guided = torch.sigmoid(vga.gate(joint)) * vga.value(joint)
-    else:
-        v = vga.visual(visual).unsqueeze(1).expand(-1, bt, -1)
-        t = vga.text(text).unsqueeze(0).expand(bv, -1, -1)
-        guided = torch.sigmoid(v * t) * t
-    x1 = visual.unsqueeze(1).expand(-1, bt, -1)
-    w12 = (x1 * guided).sum(-1)
-    return w12 / (x1.norm(dim=-1) * guided.norm(dim=-1)).clamp(min=1e-8)
-
-
 @pytest.mark.parametrize("kind", ["soft", "fusion", "sim"])
 def test_factored_vga_score_equals_the_codes_broadcast_and_a_per_pair_loop(kind):
     torch.manual_seed(1)
@@ -317,11 +294,11 @@ def test_factored_vga_score_equals_the_codes_broadcast_and_a_per_pair_loop(kind)
     with torch.no_grad():
         got = vga.score(image, texts)  # texts × images
         torch.testing.assert_close(
-            got.T, code_cross_attention(vga, visual, text), atol=1e-5, rtol=1e-5
+            got.T, cross_attention_scores(vga, visual, text), atol=1e-5, rtol=1e-5
         )
         for j in range(10):
             for i in range(7):
-                pair = code_cross_attention(vga, visual[i : i + 1], text[j : j + 1])
+                pair = cross_attention_scores(vga, visual[i : i + 1], text[j : j + 1])
                 assert got[j, i].item() == pytest.approx(pair.item(), abs=1e-5)
     # with gradients (training): the same values and the same parameter gradients
     weights = torch.randn(10, 7)
@@ -330,7 +307,7 @@ def test_factored_vga_score_equals_the_codes_broadcast_and_a_per_pair_loop(kind)
     (vga.score(image, texts) * weights).sum().backward()
     ours = [p.grad.clone() for p in vga.parameters()]
     vga.zero_grad()
-    (code_cross_attention(vga, visual, text).T * weights).sum().backward()
+    (cross_attention_scores(vga, visual, text).T * weights).sum().backward()
     for mine, theirs in zip(ours, [p.grad for p in vga.parameters()], strict=True):
         torch.testing.assert_close(mine, theirs, atol=1e-5, rtol=1e-4)
 
