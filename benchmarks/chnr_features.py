@@ -1,6 +1,8 @@
 """CHNR's frozen features: grid cells that extract them against cells that read them from the cache.
 
     python benchmarks/chnr_features.py [--dataset synthrs] [--profile small] [--epochs N]
+                                       [--paper-random-weights] [--train N --val N --test N]
+                                       [--cached-only]
 
 CHNR trains on features of a frozen ResNet and BERT. A user of the official code runs its
 extraction scripts (``images_augment.py`` twice, ``captions_embed.py``) for each new set of
@@ -19,6 +21,14 @@ The cells train the profile's epochs (150) unless ``--epochs`` says otherwise: t
 ratio is (extraction + training) / training, so it shrinks as training grows, while the
 features' ratio (extraction against cache reads) does not.
 The dataset itself is not regenerated: the benchmark's cache links to your cache's datasets.
+
+``--paper-random-weights`` measures the paper profile's widths without any download: ResNet-18
+and BERT-base architectures with random weights, written with ``save_pretrained`` under the
+paper checkpoints' names in a temporary weights folder (extraction and training cost the same
+as with the published weights; the features mean nothing). ``--train/--val/--test`` set the
+synthrs sizes (a smaller variant keeps a paper-width run short on a CPU: both extraction and
+training scale with the item count, so the ratio barely depends on it). ``--cached-only``
+skips the official-style pair, whose second cell costs what the first cached cell costs.
 """
 
 from __future__ import annotations
@@ -32,7 +42,34 @@ from pathlib import Path
 from timing import load_average
 
 
-def run_cell(dataset: str, profile: str, epochs: int | None, seed: int, out: Path) -> dict:
+def random_paper_weights(root: Path) -> Path:
+    """ResNet-18 and BERT-base (random weights) saved under CHNR's paper checkpoint names."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer, ResNetConfig, ResNetModel
+
+    torch.manual_seed(0)
+    resnet18 = ResNetConfig(
+        embedding_size=64, hidden_sizes=[64, 128, 256, 512], depths=[2, 2, 2, 2], layer_type="basic"
+    )
+    ResNetModel(resnet18).save_pretrained(root / "microsoft" / "resnet-18")
+    bert = root / "google-bert" / "bert-base-uncased"
+    bert.mkdir(parents=True)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters, *("##" + c for c in letters)]
+    (bert / "vocab.txt").write_text("\n".join(words) + "\n")
+    BertModel(BertConfig(vocab_size=len(words))).save_pretrained(bert)  # BERT-base's sizes
+    BertTokenizer.from_pretrained(bert).save_pretrained(bert)
+    return root
+
+
+def run_cell(
+    dataset: str | dict,
+    profile: str,
+    epochs: int | None,
+    seed: int,
+    out: Path,
+    weights: Path | None = None,
+) -> dict:
     from rsbench import cache
     from rsbench.grid import build_grid
     from rsbench.runner import Runner
@@ -56,7 +93,12 @@ def run_cell(dataset: str, profile: str, epochs: int | None, seed: int, out: Pat
         setattr(chnr, name, timed(fn))
     grid = build_grid(
         {
-            "methods": {"chnr": {"epochs": epochs} if epochs else {}},
+            "methods": {
+                "chnr": {
+                    **({"epochs": epochs} if epochs else {}),
+                    **({"weights_dir": str(weights)} if weights else {}),
+                }
+            },
             "datasets": [dataset],
             "noise": [0.4],
             "seeds": [seed],
@@ -84,7 +126,16 @@ def main() -> None:
     parser.add_argument("--dataset", default="synthrs")
     parser.add_argument("--profile", default="small", choices=("small", "paper"))
     parser.add_argument("--epochs", type=int, default=None, help="[the profile's: 150]")
+    parser.add_argument("--paper-random-weights", action="store_true")
+    parser.add_argument("--train", type=int, help="synthrs training images [the dataset's]")
+    parser.add_argument("--val", type=int, help="synthrs validation images")
+    parser.add_argument("--test", type=int, help="synthrs test images")
+    parser.add_argument("--cached-only", action="store_true")
     args = parser.parse_args()
+    if args.paper_random_weights:
+        args.profile = "paper"
+    sizes = {k: getattr(args, k) for k in ("train", "val", "test") if getattr(args, k)}
+    dataset = {args.dataset: sizes} if sizes else args.dataset
     from rsbench.cache import cache_dir
 
     datasets = cache_dir() / "datasets"
@@ -94,30 +145,40 @@ def main() -> None:
         (Path(tmp) / "cache").mkdir()
         if datasets.is_dir():
             (Path(tmp) / "cache" / "datasets").symlink_to(datasets, target_is_directory=True)
+        weights = None
+        if args.paper_random_weights:
+            weights = random_paper_weights(Path(tmp) / "weights")
+        modes = ["official style (extract per cell)", "rsbench (cached)"]
+        if args.cached_only:
+            modes = modes[1:]
         rows = []
-        for mode in ("official style (extract per cell)", "rsbench (cached)"):
+        for mode in modes:
             os.environ["RSBENCH_ARRAY_CACHE"] = "0" if mode.startswith("official") else "1"
             for seed in (0, 1):
                 out = Path(tmp) / f"runs-{mode[:3]}-{seed}"
-                rows.append(
-                    (mode, seed, run_cell(args.dataset, args.profile, args.epochs, seed, out))
-                )
+                cell = run_cell(dataset, args.profile, args.epochs, seed, out, weights)
+                rows.append((mode, seed, cell))
         load = load_average()
     epochs = args.epochs or "the profile's"
-    print(f"CHNR cells on {args.dataset} ({args.profile} profile, {epochs} epochs, noise 0.4)")
+    weights = "random-weight ResNet-18 / BERT-base" if args.paper_random_weights else "its weights"
+    print(
+        f"CHNR cells on {args.dataset} {sizes or ''} ({args.profile} profile, {weights}, "
+        f"{epochs} epochs, noise 0.4)"
+    )
     print(f"{'mode':36} {'cell':>4} {'wall s':>8} {'CPU s':>8} {'features s':>11}")
     for mode, seed, r in rows:
         print(f"{mode:36} {seed + 1:>4} {r['wall']:8.1f} {r['cpu']:8.1f} {r['features']:11.2f}")
-    first, second = rows[2][2], rows[3][2]
+    first, second = rows[-2][2], rows[-1][2]
     print(
         f"cached: second cell / first cell: {first['wall'] / second['wall']:.1f}x faster (wall), "
         f"{first['cpu'] / second['cpu']:.1f}x (CPU); features {first['features'] / max(second['features'], 1e-9):.0f}x"
     )
-    official = rows[1][2]
-    print(
-        f"second cell, official style / cached: {official['wall'] / second['wall']:.1f}x (wall), "
-        f"{official['cpu'] / second['cpu']:.1f}x (CPU)"
-    )
+    if not args.cached_only:
+        official = rows[1][2]
+        print(
+            f"second cell, official style / cached: {official['wall'] / second['wall']:.1f}x "
+            f"(wall), {official['cpu'] / second['cpu']:.1f}x (CPU)"
+        )
     print(load)
 
 
