@@ -187,6 +187,27 @@ def test_infonce_fine_tunes_a_checkpoint_through_the_real_path(weights):
         )
 
 
+def test_unused_checkpoint_weights_are_quiet_and_missing_ones_one_line(tmp_path, capfd):
+    """transformers' load-report table is not printed; weights the class lacks in the checkpoint
+    (initialised at random) are named in one line, weights it does not use are not."""
+    from transformers import BertModel
+
+    from rsbench.engine.backbones import load_bert
+    from rsbench.engine.hf import load_pretrained
+    from tests.fixtures.tiny_checkpoints import save_tiny_bert
+
+    common = dict(hidden_size=16, num_hidden_layers=1, intermediate_size=32)
+    save_tiny_bert(tmp_path / "org" / "with-pooler", **common)
+    save_tiny_bert(tmp_path / "org" / "no-pooler", add_pooling_layer=False, **common)
+    capfd.readouterr()
+    load_bert("org/with-pooler", tmp_path)  # the pooler's weights are unused: nothing said
+    assert capfd.readouterr().err == ""
+    load_pretrained(BertModel, "org/no-pooler", tmp_path, add_pooling_layer=True)
+    err = capfd.readouterr().err
+    assert "LOAD REPORT" not in err and len(err.strip().splitlines()) == 1
+    assert "lacks 2 weights of BertModel, initialised at random: pooler.dense.bias" in err
+
+
 def test_a_missing_checkpoint_is_one_line_and_exit_2_before_training(tmp_path):
     env = {
         **os.environ,

@@ -121,17 +121,40 @@ def checkpoint_info(name: str, folder: Path) -> dict[str, Any]:
 
 
 def load_pretrained(cls: type, name: str, weights_dir: str | Path | None = None, **kwargs: Any):
-    """``cls.from_pretrained`` on the checkpoint's folder, offline; returns (model, info)."""
+    """``cls.from_pretrained`` on the checkpoint's folder, offline; returns (model, info).
+
+    transformers prints a table for every load whose keys differ from the class's. Weights the
+    checkpoint has and the class does not use (a pretraining head, a pooler no method reads)
+    are dropped without a word; weights the class has and the checkpoint lacks are initialised
+    at random, which changes results, so those are said in one line, named.
+    """
     from transformers.utils import logging as hf_logging
 
     folder = require_checkpoint(name, weights_dir)
     hf_logging.disable_progress_bar()  # rsbench reports its own progress
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
     try:
-        model = cls.from_pretrained(folder, local_files_only=True, **kwargs)
-    except (OSError, ValueError) as exc:
+        model, loading = cls.from_pretrained(
+            folder, local_files_only=True, output_loading_info=True, **kwargs
+        )
+    except (OSError, ValueError, RuntimeError) as exc:
         raise RsbenchError(
             f"checkpoint {name!r} in {folder} cannot be loaded as {cls.__name__}: {str(exc).splitlines()[0]}"
         ) from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    missing = sorted(loading.get("missing_keys") or [])
+    if missing:
+        from rsbench import progress
+
+        shown = ", ".join(missing[:4]) + (
+            f" and {len(missing) - 4} more" if len(missing) > 4 else ""
+        )
+        progress.say(
+            f"rsbench: checkpoint {name!r} lacks {len(missing)} weights of {cls.__name__}, "
+            f"initialised at random: {shown}"
+        )
     return model, checkpoint_info(name, folder)
 
 
