@@ -206,6 +206,10 @@ def test_unused_checkpoint_weights_are_quiet_and_missing_ones_one_line(tmp_path,
     err = capfd.readouterr().err
     assert "LOAD REPORT" not in err and len(err.strip().splitlines()) == 1
     assert "lacks 2 weights of BertModel, initialised at random: pooler.dense.bias" in err
+    with pytest.raises(
+        RsbenchError, match=r"does not fit BertModel: \d+ weights have other shapes"
+    ):
+        load_pretrained(BertModel, "org/no-pooler", tmp_path, intermediate_size=64)
 
 
 def test_a_missing_checkpoint_is_one_line_and_exit_2_before_training(tmp_path):

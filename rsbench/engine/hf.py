@@ -126,7 +126,8 @@ def load_pretrained(cls: type, name: str, weights_dir: str | Path | None = None,
     transformers prints a table for every load whose keys differ from the class's. Weights the
     checkpoint has and the class does not use (a pretraining head, a pooler no method reads)
     are dropped without a word; weights the class has and the checkpoint lacks are initialised
-    at random, which changes results, so those are said in one line, named.
+    at random, which changes results, so those are said in one line, named; weights of another
+    shape are an error that names them.
     """
     from transformers.utils import logging as hf_logging
 
@@ -136,7 +137,11 @@ def load_pretrained(cls: type, name: str, weights_dir: str | Path | None = None,
     hf_logging.set_verbosity_error()
     try:
         model, loading = cls.from_pretrained(
-            folder, local_files_only=True, output_loading_info=True, **kwargs
+            folder,
+            local_files_only=True,
+            output_loading_info=True,
+            ignore_mismatched_sizes=True,  # checked below, with the keys named
+            **kwargs,
         )
     except (OSError, ValueError, RuntimeError) as exc:
         raise RsbenchError(
@@ -144,6 +149,14 @@ def load_pretrained(cls: type, name: str, weights_dir: str | Path | None = None,
         ) from None
     finally:
         hf_logging.set_verbosity(verbosity)
+    mismatched = sorted(loading.get("mismatched_keys") or [])
+    if mismatched:
+        key, stored, expected = mismatched[0]
+        raise RsbenchError(
+            f"checkpoint {name!r} in {folder} does not fit {cls.__name__}: {len(mismatched)} "
+            f"weights have other shapes, e.g. {key} is {tuple(stored)} in the checkpoint and "
+            f"{tuple(expected)} in the model"
+        )
     missing = sorted(loading.get("missing_keys") or [])
     if missing:
         from rsbench import progress
