@@ -653,12 +653,7 @@ def test_paper_profile_from_tiny_checkpoints(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     weights = tmp_path / "weights"
     save_tiny_resnet(weights / "microsoft" / "resnet-18", [8, 8, 16, 24])
-    save_tiny_bert(
-        weights / "google-bert" / "bert-base-uncased",
-        hidden_size=16,
-        num_hidden_layers=4,
-        intermediate_size=32,
-    )
+    save_tiny_bert(weights / "google-bert" / "bert-base-uncased")
     method = CHNR(
         profile="paper", weights_dir=str(weights), epochs=2, hidden_dim=32, feature_batch_size=32
     )

@@ -45,13 +45,7 @@ def weights(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("weights")
     save_tiny_resnet(root / "t" / "resnet", [8, 8, 16, 24])
-    save_tiny_bert(
-        root / "t" / "bert",
-        hidden_size=16,
-        num_hidden_layers=4,
-        intermediate_size=32,
-        extra_words=["plane", "red", "two", "roofs"],
-    )
+    save_tiny_bert(root / "t" / "bert", extra_words=["plane", "red", "two", "roofs"])
     return root
 
 
