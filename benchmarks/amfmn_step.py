@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from timing import load_average, median_cpu_seconds
+from timing import cpu_seconds, load_average, median_cpu_seconds
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.fixtures
 from tests.fixtures.released_amfmn import cross_attention_scores  # noqa: E402
@@ -172,9 +172,9 @@ def step_one_variant(vga: str, task, steps: int) -> None:
 
     ours(batches[0])  # warm-up (allocators, first-call costs)
     reference(batches[0])
-    t_ours = np.mean([median_cpu_seconds(lambda r=r: ours(r)) for r in batches])
-    t_ref = np.mean([median_cpu_seconds(lambda r=r: reference(r)) for r in batches])
-    t_ref_model = np.mean([median_cpu_seconds(lambda r=r: reference(r, False)) for r in batches])
+    t_ours = np.mean([cpu_seconds(ours, r) for r in batches])
+    t_ref = np.mean([cpu_seconds(reference, r) for r in batches])
+    t_ref_model = np.mean([cpu_seconds(reference, r, False) for r in batches])
     print(
         f"step  vga={vga:6s} batch 100: official-style {t_ref:.3f} s (model only "
         f"{t_ref_model:.3f} s), rsbench {t_ours:.3f} s; ratio {t_ref / t_ours:.2f}x "
@@ -210,7 +210,7 @@ def score_one_variant(kind: str) -> None:
         texts = Features(emb=text, extra=vga.text_terms(text))
         ours = median_cpu_seconds(lambda: vga.score(image, texts), 3)
         fast = vga.score(image, texts)
-        ref = median_cpu_seconds(reference)
+        ref = cpu_seconds(reference)
         diff = (torch.cat(blocks).T - fast).abs().max().item()
     print(
         f"score vga={kind:6s} 500 x 2,500 at D=512: broadcast {ref * 1e3:.0f} ms, "
@@ -237,7 +237,7 @@ def eval_one_variant(vga: str, splits, task, limit: int) -> None:
         return evaluate_retrieval(retriever.scorer(test.images, test.texts), test.caption_image)
 
     ours()  # decode the test images into the cache first: both read decoded pixels
-    t_ours = median_cpu_seconds(ours)
+    t_ours = cpu_seconds(ours)
     pixels = state.pipeline.load_eval([i.path for i in test.images])
     images = state.pipeline.eval_batch(torch.from_numpy(np.array(pixels))).double().numpy()
     text = state.tokenizer(list(test.texts))

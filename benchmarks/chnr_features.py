@@ -35,30 +35,24 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from timing import load_average
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.fixtures
+
 
 def random_paper_weights(root: Path) -> Path:
     """ResNet-18 and BERT-base (random weights) saved under CHNR's paper checkpoint names."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizer, ResNetConfig, ResNetModel
+    from tests.fixtures.tiny_checkpoints import save_tiny_bert, save_tiny_resnet
 
-    torch.manual_seed(0)
-    resnet18 = ResNetConfig(
-        embedding_size=64, hidden_sizes=[64, 128, 256, 512], depths=[2, 2, 2, 2], layer_type="basic"
-    )
-    ResNetModel(resnet18).save_pretrained(root / "microsoft" / "resnet-18")
-    bert = root / "google-bert" / "bert-base-uncased"
-    bert.mkdir(parents=True)
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters, *("##" + c for c in letters)]
-    (bert / "vocab.txt").write_text("\n".join(words) + "\n")
-    BertModel(BertConfig(vocab_size=len(words))).save_pretrained(bert)  # BERT-base's sizes
-    BertTokenizer.from_pretrained(bert).save_pretrained(bert)
+    resnet18 = {"embedding_size": 64, "depths": [2, 2, 2, 2]}
+    save_tiny_resnet(root / "microsoft" / "resnet-18", [64, 128, 256, 512], "basic", **resnet18)
+    bert_base = {"hidden_size": 768, "num_hidden_layers": 12, "intermediate_size": 3072}
+    save_tiny_bert(root / "google-bert" / "bert-base-uncased", num_attention_heads=12, **bert_base)
     return root
 
 
