@@ -468,6 +468,9 @@ class Runner:
                 resume_state=resume_state,
             )
             fit = pc.method.fit(task)
+            applied = fit.info.pop("onednn", None) if isinstance(fit.info, dict) else None
+            if applied:  # what the oneDNN workaround changed in this fit (rsbench.engine.onednn)
+                record["environment"]["onednn"].update(applied)
             detection_history = task.resume_state.get("detection_history", [])
             test = splits.test
             scorer = fit.retriever.scorer(test.images, test.texts)
@@ -684,6 +687,7 @@ def environment(device: str) -> dict[str, Any]:
     import numpy
     import torch
 
+    from rsbench.engine import onednn
     from rsbench.hardware import git_state, hardware
 
     env = {
@@ -694,6 +698,7 @@ def environment(device: str) -> dict[str, Any]:
         "platform": platform.platform(),
         "device": device,
         "threads": torch.get_num_threads(),
+        "onednn": onednn.describe(),
     }
     if device.startswith("cuda"):
         env["device_name"] = torch.cuda.get_device_name(0)

@@ -53,6 +53,7 @@ from torch import nn
 
 from rsbench import progress
 from rsbench.components import CleanEstimate, FitResult, Method, TrainTask
+from rsbench.engine import onednn
 from rsbench.engine.checkpoint import Checkpoints
 from rsbench.engine.features import Features
 from rsbench.engine.models import RetrievalModel
@@ -192,7 +193,7 @@ class TrainableMethod(Method):
     #: whether text batches may drop all-padding columns (exact for masked / causal encoders)
     trim_text: ClassVar[bool] = True
     #: ``state.buffers`` keys that are caches, recomputed on demand: left out of checkpoints
-    transient_buffers: ClassVar[frozenset[str]] = frozenset({"eval_pixels"})
+    transient_buffers: ClassVar[frozenset[str]] = frozenset({"eval_pixels", "onednn"})
 
     @dataclass
     class Options:
@@ -373,6 +374,7 @@ class TrainableMethod(Method):
         o = self.options
         device = resolve_device(task.device)
         model = self.build(task).to(device)
+        guard = onednn.protect(model, device)  # before any backward on the CPU: see the module
         tokenizer = self.make_tokenizer(task)
         pipeline = self.image_pipeline()
         pixels = (
@@ -394,6 +396,7 @@ class TrainableMethod(Method):
             grad_clip=o.grad_clip,
             trim_text=self.trim_text,
         )
+        state.buffers["onednn"] = guard
         state.batch_size = min(o.batch_size, len(task.pairs))
         state.optimizers = self.configure_optimizers(model, self.loader_steps(len(task.pairs)))
         self.on_fit_start(state)
@@ -480,6 +483,7 @@ class TrainableMethod(Method):
             "image_pipeline": None if state.pipeline is None else state.pipeline.identity(),
             "precision": state.precision.mode,
             "effective_batch_size": state.batch_size,
+            "onednn": state.buffers.get("onednn"),
             **state.buffers.get("info", {}),
         }
 
