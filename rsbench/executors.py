@@ -74,8 +74,10 @@ class Executor(Component):
 
 def run_in_process(runner: Runner, cells: list[PreparedCell], device: str) -> GridResult:
     """Run cells one after another in this process (the local executor's CPU default, and a
-    building block for simple executors)."""
-    from rsbench import progress
+    building block for simple executors), each under a crash note (`rsbench.crashnote`): a
+    cell that kills this process with a fatal signal is recorded when the grid is run again.
+    Cells in ``runner.isolate`` belong in a worker process: the caller runs them."""
+    from rsbench import crashnote, progress
     from rsbench.runner import GridResult
 
     result = GridResult()
@@ -86,7 +88,8 @@ def run_in_process(runner: Runner, cells: list[PreparedCell], device: str) -> Gr
             grid_bar.set_description(
                 f"grid [{pc.cell.method.name} r={pc.cell.ratio:g} s={pc.cell.seed}]"
             )
-            outcome = runner.run_cell_locked(pc, device)
+            with crashnote.watching(runner.grid.out, pc.cell_id):
+                outcome = runner.run_cell_locked(pc, device)
             result.add(outcome, pc, f"[{n}/{total}]")
             grid_bar.update(1)
     finally:

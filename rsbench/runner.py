@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from rsbench import __version__, celllock, progress
+from rsbench import __version__, celllock, crashnote, progress
 from rsbench.components import CleanEstimate, TrainTask
 from rsbench.data import DatasetSplits
 from rsbench.dataroot import fill_options
@@ -44,6 +44,8 @@ from rsbench.records import SCHEMA_VERSION, read_record, record_path, write_reco
 from rsbench.statistics import encode_hits
 
 WORK_DIR = "work"
+#: error types of cells whose process died (a worker, or rsbench run itself in-process)
+DIED = ("WorkerDied", "ProcessDied")
 RANKS_DIR = "ranks"
 CHECKPOINT = "checkpoint.pt"
 
@@ -60,6 +62,14 @@ class GridResult:
     queued: dict[str, str] = field(default_factory=dict)
     #: cells submitted to a queue by this run (not finished when it returned)
     submitted: list[str] = field(default_factory=list)
+
+    def merge(self, other: GridResult) -> None:
+        """Add the cells of ``other`` (another executor's or another pass's result)."""
+        self.done += other.done
+        self.skipped += other.skipped
+        self.failed += other.failed
+        self.held.update(other.held)
+        self.submitted += other.submitted
 
     def add(self, outcome: CellOutcome, pc: PreparedCell, prefix: str = "") -> None:
         """Count one cell's outcome and say it (one line)."""
@@ -136,6 +146,9 @@ class Runner:
         #: when this grid run began; with ``force``, newer records and checkpoints are its own
         self.started_at = time.time() if started_at is None else started_at
         self._datasets: dict[str, DatasetSplits] = {}
+        #: cells to run in a worker process of their own, never in this one: their process
+        #: died before (`recover_crashes`); executors that run cells in-process honour it
+        self.isolate: set[str] = set()
 
     # ---- checking before anything runs ------------------------------------------------
     def prepare(self, check: bool = False, problems: list[str] | None = None) -> list[PreparedCell]:
@@ -257,6 +270,7 @@ class Runner:
         check_writable(out)
         write_plan(out, [plan_entry(pc) for pc in cells], grid_settings(self.grid))
         result = GridResult(datasets={c.cell.dataset.name for c in cells})
+        self.isolate = self.recover_crashes(cells, device)
         todo = self.classify(cells, executor, result)
         progress.say(
             f"rsbench: {len(todo)} cells to run, results in {out}"
@@ -272,12 +286,7 @@ class Runner:
             progress.say(f"rsbench: cell {cid} is already queued ({job}); not submitted again")
         if not todo:
             return result
-        ran = executor.execute(self, todo, device)
-        result.done += ran.done
-        result.skipped += ran.skipped
-        result.failed += ran.failed
-        result.held.update(ran.held)
-        result.submitted += ran.submitted
+        result.merge(executor.execute(self, todo, device))
         return result
 
     def classify(
@@ -341,20 +350,51 @@ class Runner:
             remove_marker(out, pc.cell_id)
         return CellOutcome(pc.cell_id, record["status"], record)
 
-    def record_crash(self, pc: PreparedCell, device: str, message: str, detail: str = "") -> bool:
-        """Record a cell whose process died as failed (unless it got a record of this run, or
-        another process holds it now). True when the failure was recorded."""
+    def recover_crashes(self, cells: list[PreparedCell], device: str) -> set[str]:
+        """Record the cells that crashed an earlier in-process run (`rsbench.crashnote`) and
+        return the ids of the cells that must run in a worker process of their own: those, and
+        those whose record says their process died before (a worker's or this one's)."""
+        out = self.grid.out
+        noted = set(crashnote.noted(out))
+        isolate = set()
+        for pc in cells:
+            crash = crashnote.read_note(out, pc.cell_id) if pc.cell_id in noted else None
+            if crash is not None:
+                if crash.signal:
+                    self.record_crash(pc, device, crash.message(), crash.trace, "ProcessDied")
+                    progress.say(
+                        f"rsbench: {pc.cell.label()} crashed the process that ran it "
+                        f"({crash.signal}): recorded as failed (see its record)"
+                    )
+                crashnote.clear(out, pc.cell_id)
+            record = read_record(record_path(out, pc.cell_id))
+            error = (record or {}).get("error") or {}
+            if record and record.get("status") == "failed" and error.get("type") in DIED:
+                isolate.add(pc.cell_id)
+        return isolate
+
+    def record_crash(
+        self,
+        pc: PreparedCell,
+        device: str,
+        message: str,
+        detail: str = "",
+        kind: str = "WorkerDied",
+    ) -> bool:
+        """Record a cell whose process died as failed (unless it got a record of its own in
+        this run, or another process holds it now). True when the failure was recorded."""
         out = self.grid.out
         lock = celllock.acquire(out, pc.cell_id, "recording a crash")
         if isinstance(lock, celllock.Holder):
             return False
         with lock:
             path = record_path(out, pc.cell_id)
-            if self._is_current(path) and read_record(path) is not None:
-                return False
+            current = read_record(path) if self._is_current(path) else None
+            if current is not None and (current.get("error") or {}).get("type") not in DIED:
+                return False  # the cell's own record of this run (a crash's may be replaced)
             record = self.base_record(pc, device)
             record["error"] = {
-                "type": "WorkerDied",
+                "type": kind,
                 "message": message,
                 "traceback": detail or None,
             }

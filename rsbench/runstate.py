@@ -5,6 +5,8 @@ A run folder holds, besides records (``cells/``):
 - ``grids/<hash>.json``: each grid that ``rsbench run`` was asked to run there, with its cells'
   ids and labels, so that cells nobody has started yet are known (``pending``);
 - ``locks/<cell_id>.lock``: held while a process runs the cell (`rsbench.celllock`);
+- ``crashes/<cell_id>.txt``: a cell whose in-process run died with its process
+  (`rsbench.crashnote`), shown as failed until the next run records it;
 - ``queue/<cell_id>.json``: a cell submitted to a queue (a Slurm job array) and not finished
   yet: which executor, which job, when. The cell's task removes it when it writes the record.
 
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rsbench.celllock import Holder, holder_of
+from rsbench.crashnote import noted, read_note
 from rsbench.fileio import atomic_write_json, canonical_json
 from rsbench.records import CELLS_DIR, read_record
 
@@ -116,6 +119,7 @@ def cell_states(
     out = Path(out)
     plans = read_plans(out)
     markers = read_markers(out)
+    crashed = set(noted(out))
     records = {p.stem: p for p in sorted((out / CELLS_DIR).glob("*.json"))}
     if cell_ids is None:
         locks = (
@@ -128,8 +132,15 @@ def cell_states(
         record = read_record(records[cid]) if cid in records else None
         label = labels.get(cid) or (_record_label(record) if record else "")
         holder: Holder | None = holder_of(out, cid)
+        crash = read_note(out, cid) if holder is None and cid in crashed else None
         if holder is not None:
             states.append(CellState(cid, "running", label, holder.describe(), record))
+        elif crash is not None and crash.signal:
+            detail = (
+                f"crashed its process ({crash.signal}) in-process, pid {crash.pid} since "
+                f"{crash.since}; the next rsbench run records it"
+            )
+            states.append(CellState(cid, "failed", label, detail, record))
         elif record is not None and record.get("status") == "ok":
             states.append(CellState(cid, "done", label, _done_detail(record), record))
         elif cid in markers and (queued is None or cid in queued):

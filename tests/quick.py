@@ -3,8 +3,8 @@
 ``quick`` trains nothing: its retriever scores test pairs at random (seeded by the cell's
 training seed), so a cell costs its process start-up and the evaluation. Options make a cell
 note that it ran (``log``: one line per fit, to count trainings), pause (``pause``), or kill
-its own process (``crash_seed``: the cell with that seed dies of SIGKILL, as under the
-out-of-memory killer), or wait until a file exists (``gate``) after noting it ran.
+its own process (``crash_seed``: the cell with that seed dies of ``crash_signal``, SIGKILL by
+default, as under the out-of-memory killer; SIGSEGV as in a faulty kernel), or wait until a file exists (``gate``) after noting it ran.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class Quick(Method):
         epochs: int = 1
         pause: float = 0.0
         crash_seed: int = -1
+        crash_signal: str = "SIGKILL"
         log: str = ""
         gate: str = ""
 
@@ -57,7 +58,7 @@ class Quick(Method):
             time.sleep(0.05)
         if task.seed == self.options.crash_seed:
             print("quick: about to die", flush=True)
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), getattr(signal, self.options.crash_signal))
         time.sleep(self.options.pause)
         history = [{"epoch": 1, "seconds": 2.0, "val_mR": 1.0}]
         return FitResult(retriever=Scores(task.seed), history=history, best_epoch=1)

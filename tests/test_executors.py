@@ -114,6 +114,63 @@ def test_cpu_workers_run_cells_in_parallel_and_a_dead_worker_fails_only_its_cell
     assert "last output: quick: about to die" in failed["error"]["message"]
 
 
+def test_a_cell_that_crashes_an_in_process_grid_is_recorded_and_retried_apart(
+    tmp_path, monkeypatch
+):
+    """A fatal signal in native code takes ``rsbench run``'s own process down (nothing can be
+    recorded then); the crash note names the signal, the rerun records it and runs that cell
+    in a worker process of its own, where a second crash fails only the cell."""
+    import subprocess
+
+    install_quick(tmp_path, monkeypatch)
+    args = [*grid(tmp_path, "0,1,2", crash_seed=1, crash_signal="SIGSEGV"), "--no-leaderboard"]
+    command = [sys.executable, "-m", "rsbench", *args]
+    first = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert first.returncode == -11, first.stderr[-2000:]  # SIGSEGV: the whole process went
+    out = tmp_path / "runs"
+    assert [r["seed"] for r in iter_records([out])] == [0]
+    notes = list((out / "crashes").glob("*.txt"))
+    assert len(notes) == 1 and "Fatal Python error: Segmentation fault" in notes[0].read_text()
+    status = subprocess.run(
+        [sys.executable, "-m", "rsbench", "status", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert status.returncode == 0 and "crashed its process (SIGSEGV)" in status.stdout, status
+    second = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert second.returncode == 1, second.stderr[-2000:]  # a failed cell, the grid went on
+    assert "crashed the process that ran it (SIGSEGV): recorded as failed" in second.stderr
+    assert "1 cell(s) whose process died before" in second.stderr
+    records = {r["seed"]: r for r in iter_records([out])}
+    assert records[0]["status"] == records[2]["status"] == "ok"
+    failed = records[1]
+    assert failed["status"] == "failed" and failed["error"]["type"] == "WorkerDied"
+    assert "killed by SIGSEGV" in failed["error"]["message"]  # the second crash, in a worker
+    assert not list((out / "crashes").glob("*.txt"))
+
+
+def test_a_crash_note_names_the_signal_and_is_removed_when_the_cell_ends(tmp_path):
+    from rsbench import crashnote
+
+    with crashnote.watching(tmp_path, "abc"):
+        text = crashnote.note_path(tmp_path, "abc").read_text()
+        assert f'"pid": {os.getpid()}' in text
+        assert crashnote.read_note(tmp_path, "abc") is None  # this live process noted it
+    assert not crashnote.note_path(tmp_path, "abc").exists()
+    with pytest.raises(KeyboardInterrupt), crashnote.watching(tmp_path, "abc"):
+        raise KeyboardInterrupt
+    assert crashnote.noted(tmp_path) == []
+    dead = {"pid": 2**22 + 12345, "host": "elsewhere", "since": "2026-12-06 10:00:00"}
+    path = crashnote.note_path(tmp_path, "xyz")
+    path.write_text(json.dumps(dead) + "\nFatal Python error: Aborted\n\nThread 0x1 ...\n")
+    crash = crashnote.read_note(tmp_path, "xyz")
+    assert crash.signal == "SIGABRT" and crash.pid == dead["pid"]
+    assert "died of SIGABRT" in crash.message() and "Thread 0x1" in crash.trace
+    path.write_text(json.dumps(dead) + "\n")  # killed with SIGKILL: no word from faulthandler
+    assert crashnote.read_note(tmp_path, "xyz").signal is None
+
+
 def test_slurm_executor_through_submitits_local_executor_submits_only_what_is_missing(
     tmp_path, monkeypatch, capsys
 ):

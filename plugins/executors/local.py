@@ -7,7 +7,9 @@
   through the one rsbench itself was started with) and gets an equal share of the CPU cores
   for torch's threads.
 - **CPUs**: one cell after another in this process (the default), or ``workers``
-  (``--workers N``) processes, each with 1/N of the cores.
+  (``--workers N``) processes, each with 1/N of the cores. A cell that crashed this process
+  in an earlier run (a fatal signal in native code: `rsbench.crashnote`), or whose worker
+  died, runs in a worker process of its own, so that another crash fails only that cell.
 
 Each cell runs in a fresh process (``python -m rsbench.worker``: a clean CUDA context and
 memory for every cell), under the cell's lock like everywhere else. A worker that dies (out of
@@ -172,9 +174,22 @@ class LocalExecutor(Executor):
 
     def execute(self, runner, cells, device: str):
         slots = self._plan(device)
-        if slots is None:
-            return run_in_process(runner, cells, device)
-        return WorkerPool(runner, slots, device).run(cells)
+        if slots is not None:
+            return WorkerPool(runner, slots, device).run(cells)
+        here = [pc for pc in cells if pc.cell_id not in runner.isolate]
+        apart = [pc for pc in cells if pc.cell_id in runner.isolate]
+        result = run_in_process(runner, here, device)
+        if apart:
+            from rsbench import progress
+
+            progress.say(
+                f"rsbench: {len(apart)} cell(s) whose process died before: each runs in a "
+                "worker process of its own, so that a crash fails only that cell"
+            )
+            threads = max(1, os.cpu_count() or 1)
+            slot = Slot("isolated", "cpu", threads, {"CUDA_VISIBLE_DEVICES": ""})
+            result.merge(WorkerPool(runner, [slot], device).run(apart))
+        return result
 
 
 @dataclass
