@@ -266,7 +266,8 @@ def render_section(
     groups = _groups(ok, labels)
     comparisons = leads(groups)
     marks = lead_marks(comparisons)
-    lines += ["", "### Retrieval under noise", "", retrieval_table(groups, "metrics", marks)]
+    marked = join_marks(marks, health_notes(groups))
+    lines += ["", "### Retrieval under noise", "", retrieval_table(groups, "metrics", marked)]
     if multi_positive and all(r.get("metrics_multi") for r in ok):
         lines += ["", "### Retrieval under noise, multi-positive", ""]
         lines.append(
@@ -274,11 +275,15 @@ def render_section(
         )
         lines += ["", retrieval_table(groups, "metrics_multi")]
     lines += _extra(extras, "after_retrieval")
-    lines += ["", "### mR by noise ratio", "", mr_table(groups, marks)]
+    warned = health_notes(groups)
+    lines += ["", "### mR by noise ratio", "", mr_table(groups, join_marks(marks, warned))]
     if marks:
         used = [m for m in MARK_MEANINGS if m in marks.values()]
         note = "; ".join(f"{m} {MARK_MEANINGS[m]}" for m in used)
         lines += ["", f"{note}. Tests and p-values below."]
+    if warned:
+        lines += ["", "### Health warnings", "", HEALTH_TEXT, ""]
+        lines += [line for key in sorted(warned) for line in warned[key]]
     significance = significance_table(comparisons)
     if significance:
         lines += ["", "### Is each lead significant?", "", SIGNIFICANCE_TEXT, "", significance]
@@ -395,6 +400,50 @@ SIGNIFICANCE_TEXT = (
     "how much the lead depends on the test images drawn, not on the training seed. A lead is "
     f"significant at p < {ALPHA:g}."
 )
+
+
+HEALTH_MARK = "⚠"
+HEALTH_TEXT = (
+    f"{HEALTH_MARK} marks a result with a health warning in at least one of its cells: the "
+    "number may say more about the method's setting (a threshold made for another loss scale, "
+    "a learning rate, the budget) than about the method. The checks (`rsbench.health`): one "
+    "group holding ≥ 95 % of the training rows at every epoch against the truth (degenerate "
+    "partition), the best validation mR within 2× of chance, a non-finite loss, no validation "
+    "gain after epoch 1, collapsed test scores."
+)
+
+
+def health_notes(groups: dict[tuple[float, str], list[dict]]) -> dict[tuple[float, str], list[str]]:
+    """(ratio, label) → the Markdown lines naming its cells' health warnings (healthy: absent)."""
+    from rsbench.health import CHECKS, warnings_of
+
+    notes = {}
+    for (ratio, label), records in groups.items():
+        found: dict[str, tuple[list[int], str]] = {}
+        for r in sorted(records, key=lambda r: r["seed"]):
+            for w in warnings_of(r):
+                seeds, _ = found.setdefault(w["check"], ([], w.get("detail", "")))
+                seeds.append(r["seed"])
+        if found:
+            parts = [
+                f"{CHECKS.get(check, check)} ("
+                + (f"seeds {', '.join(map(str, seeds))}; " if len(seeds) > 1 else "")
+                + f"seed {seeds[0]}: {detail})"
+                for check, (seeds, detail) in found.items()
+            ]
+            notes[(ratio, label)] = [
+                f"- {HEALTH_MARK} {label} at {_pct(ratio)}: " + "; ".join(parts)
+            ]
+    return notes
+
+
+def join_marks(marks: dict, warned: dict) -> dict[tuple[float, str], str]:
+    """The significance marks with the health mark added where a result has a warning."""
+    keys = set(marks) | set(warned)
+    return {
+        k: " ".join(m for m in (marks.get(k), HEALTH_MARK if k in warned else None) if m)
+        for k in keys
+    }
 
 
 def lead_marks(comparisons: dict[float, list[Comparison]]) -> dict[tuple[float, str], str]:

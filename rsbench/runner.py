@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from rsbench import __version__, celllock, crashnote, progress
+from rsbench import __version__, celllock, crashnote, health, progress
 from rsbench.components import CleanEstimate, TrainTask
 from rsbench.data import DatasetSplits
 from rsbench.dataroot import fill_options
@@ -514,6 +514,7 @@ class Runner:
             detection_history = task.resume_state.get("detection_history", [])
             test = splits.test
             scorer = fit.retriever.scorer(test.images, test.texts)
+            spread = health.score_spread(scorer)
             ranks = rank_all(scorer, test.caption_image, test.texts)
             results = {mode: r.metrics() for mode, r in ranks.items()}
             ranks_file = self.save_ranks(pc, ranks, test.caption_image)
@@ -545,6 +546,7 @@ class Runner:
                 record["metrics_hashing"] = hashing
             if fit.estimate() is not None or detection_history:
                 record["detection"] = self.detection(pc, fit, noise_file, detection_history)
+            record["health"] = health.check(record, spread)
         except KeyboardInterrupt:
             raise
         except CellError as exc:

@@ -27,6 +27,7 @@ from typing import Any
 from rsbench.celllock import Holder, holder_of
 from rsbench.crashnote import noted, read_note
 from rsbench.fileio import atomic_write_json, canonical_json
+from rsbench.health import summary as health_summary
 from rsbench.records import CELLS_DIR, read_record
 
 GRIDS_DIR = "grids"
@@ -175,7 +176,8 @@ def _done_detail(record: dict[str, Any]) -> str:
         parts.append(f"mR {metrics['mR']:.2f}")
     if isinstance(record.get("duration_s"), (int, float)):
         parts.append(f"{record['duration_s']:.0f} s")
-    return ", ".join(parts)
+    warned = health_summary(record)
+    return ", ".join(parts) + (f"; ⚠ {warned}" if warned else "")
 
 
 # ---- rsbench status ----------------------------------------------------------------------------
@@ -223,6 +225,11 @@ def status_lines(out: Path, show_all: bool = False) -> list[str]:
             continue
         if name in ("done", "pending") and not show_all:
             lines.append(f"{name}: {len(cells)} (--all lists them)")
+            warned = [c for c in cells if c.record is not None and health_summary(c.record)]
+            if warned:  # done, but the result may not mean what its mR says
+                lines.append(f"done with health warnings: {len(warned)}")
+                for c in sorted(warned, key=lambda c: (c.label, c.cell_id)):
+                    lines.append(f"  {c.cell_id}  {c.label or '(no label)'}: {c.detail}")
             continue
         lines.append(f"{name}:")
         for c in sorted(cells, key=lambda c: (c.label, c.cell_id)):

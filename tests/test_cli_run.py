@@ -86,6 +86,8 @@ def test_full_tiny_run(tmp_path):
     # the oneDNN workaround, on by default, found nothing to change in the small checkpoints
     onednn = r["environment"]["onednn"]
     assert onednn["guard"] == "on" and onednn["convolutions"] == 0 and onednn["version"]
+    assert set(r["health"]["checked"]) >= {"near_chance", "collapse", "non_finite_loss"}
+    assert r["health"]["test_score_spread"] > 0 and isinstance(r["health"]["warnings"], list)
     assert r["dataset"]["sizes"]["train"] == {"images": 54, "captions": 270}
     assert len(r["history"]) == 1 and r["best_epoch"] == 1 and r["duration_s"] > 0
     # every method at a cell read the same noise file

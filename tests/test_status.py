@@ -46,6 +46,21 @@ def test_status_names_each_cells_state_and_the_failures_error(tmp_path, capsys):
     assert "is not a run folder" in capsys.readouterr().err
 
 
+def test_status_lists_done_cells_with_health_warnings(tmp_path, capsys):
+    out = tmp_path / "runs"
+    for cid, seed, val in (("a", 0, [30.0, 40.0]), ("b", 1, [30.0, 20.0])):
+        r = record("m", 0.2, seed, 40.0)
+        r["cell_id"], r["duration_s"] = cid, 12.0
+        r["history"] = [{"epoch": e + 1, "val_mR": v} for e, v in enumerate(val)]
+        r["dataset"]["sizes"]["val"] = {"images": 250, "captions": 1250}  # chance: 2.1
+        write_record(out, r)
+    assert main(["status", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "done: 2 (--all lists them)\ndone with health warnings: 1\n" in text
+    assert "  b  m on toy, caption_shuffle 0.2, seed 1: mR 40.00, 12 s; ⚠ no improvement" in text
+    assert "  a  " not in text
+
+
 STANDINS = '''
 from dataclasses import dataclass
 from rsbench import hookimpl
