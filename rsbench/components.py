@@ -308,6 +308,9 @@ class Method(Component, ABC):
     """
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"small": {}}
+    #: per profile, option name → distribution (`rsbench.searchspace`): what an equal-budget
+    #: hyperparameter search draws from; the profile's values are trial 0
+    SEARCH_SPACES: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, **options: Any):
         if "profile" in {f.name for f in dataclasses.fields(self.Options)}:
@@ -324,6 +327,11 @@ class Method(Component, ABC):
     def preset(cls, profile: str, given: dict[str, Any]) -> dict[str, Any]:
         """The option values of ``profile`` (a method may vary them with the given options)."""
         return dict(cls.PROFILES[profile])
+
+    @classmethod
+    def search_space(cls, profile: str) -> dict[str, Any]:
+        """The distributions of a hyperparameter search at ``profile`` (empty: none declared)."""
+        return dict(cls.SEARCH_SPACES.get(profile, {}))
 
     @classmethod
     def has_profiles(cls) -> bool:

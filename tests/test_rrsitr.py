@@ -211,6 +211,29 @@ def test_age_schedule_grows_the_thresholds_when_asked():
     assert aged.gammas(start) == (2.5, 9.0) and aged.gammas(end) == (5.0, 18.0)
 
 
+def test_scale_free_thresholds_are_multiples_of_the_chance_loss_or_batch_quantiles():
+    from rsbench.engine import Batch
+    from rsbench.errors import RsbenchError
+
+    batch = Batch(torch.arange(100), torch.arange(100), 0, 0, 100)
+    losses = torch.linspace(10.0, 30.0, 100)  # a batch of 100 pairs' ℓ
+    chance = RRSITR(threshold_scale="chance", gamma1=0.27, gamma2=0.98)
+    unit = 4 * math.log(100)  # four cross-entropies of 100 equal logits: 18.42
+    g1, g2 = chance.gammas(batch, losses)
+    assert g1 == pytest.approx(0.27 * unit) and g2 == pytest.approx(0.98 * unit)
+    assert (g1, g2) == pytest.approx((4.97, 18.05), abs=0.01)  # the paper's 5 and 18
+    quantile = RRSITR(threshold_scale="quantile", gamma1=0.25, gamma2=0.75)
+    g1, g2 = quantile.gammas(batch, losses)
+    assert g1 == pytest.approx(15.0, abs=0.01) and g2 == pytest.approx(25.0, abs=0.01)
+    shares = torch.bincount(split_terms(losses, losses, g1, g2, 0.8, 0.9).partition, minlength=3)
+    assert shares.tolist() == [25, 50, 25]  # the partition sizes the quantiles set
+    with pytest.raises(ValueError, match="needs the batch's losses"):
+        chance.gammas(batch)
+    with pytest.raises(RsbenchError, match="quantile needs gamma2 <= 1"):
+        RRSITR(threshold_scale="quantile", gamma1=0.5, gamma2=18.0)
+    assert RRSITR().gammas(batch, losses) == (5.0, 18.0)  # the paper's absolute values
+
+
 def test_profiles_keep_batch_100_and_scale_20():
     small, paper = RRSITR(), RRSITR(profile="paper")
     assert small.options.batch_size == paper.options.batch_size == 100

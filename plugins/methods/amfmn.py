@@ -59,6 +59,7 @@ from rsbench.components import TrainTask
 from rsbench.engine import Batch, EngineState, LossOutput, TrainableMethod, WordTokenizer
 from rsbench.engine.backbones import RESNET18, load_resnet
 from rsbench.engine.losses import same_image_mask
+from rsbench.searchspace import Choice, IntRange, LogUniform, Uniform
 from rsbench_plugins.methods.amfmn_model import (
     AMFMNModel,
     MultiscaleImageEncoder,
@@ -152,6 +153,20 @@ class AMFMN(TrainableMethod):
     """AMFMN (Yuan et al., TGRS 2022): see the module docstring."""
 
     PROFILES = {"small": SMALL_RECIPE, "paper": PAPER_RECIPE}
+    SEARCH_SPACES = {
+        profile: {
+            "lr": lr,
+            "epochs": epochs,
+            "margin_value": Uniform(0.1, 0.5),
+            "gamma": Uniform(0.2, 1.0),
+            "beta": Uniform(1.0, 10.0),
+            "max_violation": Choice([True, False]),
+        }
+        for profile, lr, epochs in (
+            ("small", LogUniform(2e-4, 5e-3), IntRange(2, 6)),
+            ("paper", LogUniform(5e-5, 1e-3), IntRange(20, 60)),
+        )
+    }
     #: the dynamic margin's prior (images × rows, about 0.8 GB on RSICD) comes back from its
     #: cache in `on_fit_start`: per-epoch checkpoints leave it out
     transient_buffers = TrainableMethod.transient_buffers | {"prior"}

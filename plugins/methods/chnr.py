@@ -109,6 +109,7 @@ from rsbench.engine.optim import Schedule, make_optimizer
 from rsbench.engine.trainer import Optim, TrainableMethod, check_finite
 from rsbench.errors import CellError
 from rsbench.hashing import class_ids
+from rsbench.searchspace import LogUniform
 from rsbench_plugins.methods.chnr_losses import (
     detector_bce,
     different_class_partners,
@@ -237,6 +238,16 @@ class CHNR(TrainableMethod):
     """CHNR: hash heads on frozen features, a meta-trained noise detector weighting the pairs."""
 
     PROFILES = {"small": SMALL_RECIPE, "paper": PAPER_RECIPE}
+    #: its epochs are cheap (cached features) and stay CHNR's; the losses' weights and rates vary
+    SEARCH_SPACES = {
+        profile: {
+            "lr": LogUniform(3e-5, 1e-3),
+            "temperature": LogUniform(0.3, 3.0),
+            "quantization_weight": LogUniform(1e-4, 1e-2),
+            "detector_lr": LogUniform(3e-5, 1e-3),
+        }
+        for profile in ("small", "paper")
+    }
 
     @classmethod
     def preset(cls, profile: str, given: dict[str, Any]) -> dict[str, Any]:
@@ -668,6 +679,10 @@ class DUCH(CHNR):
     PROFILES = {
         name: {**recipe, "meta_epochs": 0, "noise_weights": "ones"}
         for name, recipe in CHNR.PROFILES.items()
+    }
+    SEARCH_SPACES = {  # no detector: its rate is not searched
+        name: {k: v for k, v in space.items() if k != "detector_lr"}
+        for name, space in CHNR.SEARCH_SPACES.items()
     }
 
     @dataclass

@@ -25,8 +25,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from rsbench.engine import Batch, DualEncoderMethod
-from rsbench.engine.dual_encoder import PAPER_CLIP_RECIPE, SCRATCH_RECIPE, SMALL_CLIP_RECIPE
+from rsbench.engine.dual_encoder import (
+    CLIP_SEARCH_SPACES,
+    PAPER_CLIP_RECIPE,
+    SCRATCH_RECIPE,
+    SMALL_CLIP_RECIPE,
+)
 from rsbench.engine.losses import same_image_mask
+from rsbench.searchspace import LogUniform
 
 MAX_LOG_SCALE = math.log(100.0)
 
@@ -59,6 +65,10 @@ class InfoNCE(DualEncoderMethod):
     PROFILES = {
         "small": {**SMALL_CLIP_RECIPE, "temperature": 0.05, "learn_temperature": False},
         "paper": {**PAPER_CLIP_RECIPE, "temperature": 0.05, "learn_temperature": False},
+    }
+    SEARCH_SPACES = {
+        profile: {**space, "temperature": LogUniform(0.01, 0.1)}
+        for profile, space in CLIP_SEARCH_SPACES.items()
     }
     BACKBONE_RECIPES = {
         ("small", "scratch"): {**SCRATCH_RECIPE, "temperature": 0.07, "learn_temperature": True}

@@ -22,11 +22,17 @@ import torch
 from rsbench.components import CleanEstimate
 from rsbench.engine import EngineState
 from rsbench.engine.gmm import clean_probability
+from rsbench.searchspace import Uniform
 from rsbench_plugins.methods.infonce import InfoNCE, info_nce
 
 
 class InfoNCEGMM(InfoNCE):
     """InfoNCE trained on the pairs a two-component GMM of per-pair losses calls clean (NCR-style)."""
+
+    SEARCH_SPACES = {
+        profile: {**space, "p_threshold": Uniform(0.3, 0.8)}
+        for profile, space in InfoNCE.SEARCH_SPACES.items()
+    }
 
     @dataclass
     class Options(InfoNCE.Options):

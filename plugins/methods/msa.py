@@ -51,6 +51,7 @@ from rsbench.engine.backbones import BERT, RESNET50, bert_tokenizer, load_bert, 
 from rsbench.engine.losses import same_image_mask
 from rsbench.engine.text import Tokenizer
 from rsbench.errors import RsbenchError
+from rsbench.searchspace import IntRange, LogUniform, Uniform
 from rsbench_plugins.methods.msa_losses import csmmc_loss, mscma_floor, mscma_loss, triplet_loss
 from rsbench_plugins.methods.msa_model import MSAModel
 
@@ -92,6 +93,19 @@ class MSA(TrainableMethod):
     """MSA (Yang et al., TGRS 2024): ResNet-50 + BERT, MSCMAT, triplet + MSCMA + CSMMC losses."""
 
     PROFILES = {"small": SMALL_RECIPE, "paper": PAPER_RECIPE}
+    SEARCH_SPACES = {
+        profile: {
+            "lr": lr,
+            "epochs": epochs,
+            "margin": Uniform(0.1, 0.8),
+            "mscma_weight": LogUniform(1.0, 30.0),
+            "csmmc_weight": LogUniform(1.0, 20.0),
+        }
+        for profile, lr, epochs in (
+            ("small", LogUniform(5e-5, 2e-3), IntRange(2, 4)),
+            ("paper", LogUniform(3e-6, 5e-5), IntRange(20, 60)),
+        )
+    }
 
     @dataclass
     class Options(TrainableMethod.Options):

@@ -45,6 +45,13 @@ Faithful to the official code by default (§A.9), with these departures availabl
   paper's "easy to hard" reading: both grow linearly from ``age_start`` × γ to γ over training);
 - ``mask_same_image: false`` (default: two captions of one image in a batch are each other's
   negatives, as in the code); true masks them out of every cross-entropy and negative.
+- ``threshold_scale: absolute`` (default: γ1 and γ2 are loss values, the code's 5 and 18, set
+  for ViT-B/32 at batch 100) or a scale-free form for other backbones and batch sizes, where the
+  paper's absolute values mean nothing: ``chance`` (γ1, γ2 are multiples of the chance loss
+  4 ln B, the summed four cross-entropies of equal logits: the paper's 5 and 18 are 0.27 and
+  0.98 of it at B = 100) or ``quantile`` (γ1, γ2 in (0, 1] are quantiles of the batch's ℓ, so
+  the partition sizes are set and the losses choose which pairs fill them). The tuned tracks
+  of the methods leaderboard search the ``chance`` form (`SEARCH_SPACES`).
 - the code's argument swap at the loss call is harmless (every term is symmetric) and is not
   reproduced; the unused modules it inherits (cross-attention, MLM head) are left out.
 
@@ -74,10 +81,11 @@ from torch import nn
 
 from rsbench.components import CleanEstimate
 from rsbench.engine import Batch, DualEncoderMethod, EngineState, Features, LossOutput
-from rsbench.engine.dual_encoder import PAPER_CLIP_RECIPE, SMALL_CLIP_RECIPE
+from rsbench.engine.dual_encoder import CLIP_SEARCH_SPACES, PAPER_CLIP_RECIPE, SMALL_CLIP_RECIPE
 from rsbench.engine.losses import same_image_mask
 from rsbench.engine.models import CLIPDualEncoder
 from rsbench.engine.optim import decay_groups
+from rsbench.searchspace import Choice, Fixed, Uniform
 
 #: the fixed scale of RRSITR's global logits and training-time local score: e^2.996 ≈ 20.005
 KAPPA = math.exp(2.996)
@@ -228,6 +236,12 @@ def per_pair_losses(
     )
 
 
+def chance_loss(batch_size: int) -> float:
+    """ℓ of a pair when every logit is equal: four cross-entropies of ``batch_size`` classes,
+    4 ln B (≈ 18.4 at batch 100). The unit of ``threshold_scale: chance``."""
+    return 4.0 * math.log(max(2, batch_size))
+
+
 def split_terms(
     per_pair: torch.Tensor,
     triplet: torch.Tensor,
@@ -277,6 +291,30 @@ class RRSITR(DualEncoderMethod):
         "paper": dict(PAPER_CLIP_RECIPE),
     }
     BACKBONE_RECIPES: dict = {}
+    #: the thresholds in the scale-free ``chance`` form: the paper's 5 / 18 are 0.27 / 0.98 of
+    #: the chance loss at batch 100; on the small CLIP every ℓ stays above that (see the card)
+    SEARCH_SPACES = {
+        "small": {
+            **CLIP_SEARCH_SPACES["small"],
+            "threshold_scale": Fixed("chance"),
+            "gamma1": Uniform(0.3, 2.9),
+            "gamma2": Uniform(3.0, 6.0),
+            "lambda1": Uniform(0.2, 1.0),
+            "lambda2": Uniform(0.2, 1.0),
+            "sigma": Uniform(0.2, 1.0),
+            "eval_local_scale": Choice(["code", "unit"]),
+        },
+        "paper": {
+            **CLIP_SEARCH_SPACES["paper"],
+            "threshold_scale": Fixed("chance"),
+            "gamma1": Uniform(0.15, 0.95),
+            "gamma2": Uniform(0.96, 5.0),
+            "lambda1": Uniform(0.2, 1.0),
+            "lambda2": Uniform(0.2, 1.0),
+            "sigma": Uniform(0.2, 1.0),
+            "eval_local_scale": Choice(["code", "unit"]),
+        },
+    }
 
     @dataclass
     class Options(DualEncoderMethod.Options):
@@ -294,11 +332,16 @@ class RRSITR(DualEncoderMethod):
         age_schedule: Literal["none", "linear"] = "none"
         age_start: float = 0.5
         mask_same_image: bool = False
+        threshold_scale: Literal["absolute", "chance", "quantile"] = "absolute"
 
         def __post_init__(self):
             super().__post_init__()
             if not 0 < self.gamma1 < self.gamma2:
                 raise ValueError(f"need 0 < gamma1 < gamma2, got {self.gamma1} and {self.gamma2}")
+            if self.threshold_scale == "quantile" and self.gamma2 > 1:
+                raise ValueError(
+                    f"threshold_scale quantile needs gamma2 <= 1 (a quantile), got {self.gamma2}"
+                )
             for name in ("lambda1", "lambda2", "sigma", "logit_scale"):
                 if getattr(self, name) < 0:
                     raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -317,31 +360,34 @@ class RRSITR(DualEncoderMethod):
             model.clip.named_parameters(), self.options.weight_decay, rrsitr_no_decay
         )
 
-    def gammas(self, batch: Batch) -> tuple[float, float]:
+    def gammas(self, batch: Batch, per_pair: torch.Tensor | None = None) -> tuple[float, float]:
+        """γ1, γ2 of this step in loss units (``threshold_scale``; then the age schedule)."""
         o = self.options
+        gamma1, gamma2 = o.gamma1, o.gamma2
+        if o.threshold_scale != "absolute" and per_pair is None:
+            raise ValueError(f"threshold_scale {o.threshold_scale} needs the batch's losses")
+        if o.threshold_scale == "chance":
+            unit = chance_loss(len(per_pair))
+            gamma1, gamma2 = gamma1 * unit, gamma2 * unit
+        elif o.threshold_scale == "quantile":
+            levels = torch.tensor([gamma1, gamma2], dtype=torch.float64)
+            q = torch.quantile(per_pair.detach().to(torch.float64).cpu(), levels)
+            gamma1, gamma2 = float(q[0]), float(q[1])
         if o.age_schedule == "none":
-            return o.gamma1, o.gamma2
+            return gamma1, gamma2
         age = o.age_start + (1 - o.age_start) * min(1.0, batch.step / max(1, batch.total_steps))
-        return o.gamma1 * age, o.gamma2 * age
+        return gamma1 * age, gamma2 * age
 
     def objective(self, out: dict[str, Any], batch: Batch, model: RRSITRModel) -> LossOutput:
         o = self.options
         image, text = out["image"].float(), out["text"].float()
         global_sims = text.emb @ image.emb.T  # texts × images, rows pair with columns
         local = model.local(image, text, KAPPA if model.training else 1.0)
-        gamma1, gamma2 = self.gammas(batch)
         exclude = same_image_mask(batch.image) if o.mask_same_image else None
-        terms = rrsitr_terms(
-            global_sims,
-            local,
-            gamma1,
-            gamma2,
-            o.lambda1,
-            o.lambda2,
-            o.sigma,
-            o.logit_scale,
-            exclude,
-        )
+        per_pair = per_pair_losses(global_sims, local, o.logit_scale, exclude)
+        gamma1, gamma2 = self.gammas(batch, per_pair)
+        triplet = robust_triplet(global_sims, o.sigma, exclude)
+        terms = split_terms(per_pair, triplet, gamma1, gamma2, o.lambda1, o.lambda2)
         shares = torch.bincount(terms.partition, minlength=3).float() / len(terms.partition)
         return LossOutput(
             terms.loss,

@@ -23,8 +23,14 @@ from dataclasses import dataclass
 import torch
 
 from rsbench.engine import Batch, DualEncoderMethod
-from rsbench.engine.dual_encoder import PAPER_CLIP_RECIPE, SCRATCH_RECIPE, SMALL_CLIP_RECIPE
+from rsbench.engine.dual_encoder import (
+    CLIP_SEARCH_SPACES,
+    PAPER_CLIP_RECIPE,
+    SCRATCH_RECIPE,
+    SMALL_CLIP_RECIPE,
+)
 from rsbench.engine.losses import same_image_mask
+from rsbench.searchspace import Choice, IntRange, Uniform
 
 
 def triplet_loss(
@@ -48,6 +54,15 @@ class VSE(DualEncoderMethod):
     PROFILES = {
         "small": {**SMALL_CLIP_RECIPE, "sum_warmup_epochs": 1},
         "paper": {**PAPER_CLIP_RECIPE, "sum_warmup_epochs": 0},
+    }
+    SEARCH_SPACES = {
+        profile: {
+            **space,
+            "margin": Uniform(0.05, 0.5),
+            "max_violation": Choice([True, False]),
+            "sum_warmup_epochs": IntRange(0, 2),
+        }
+        for profile, space in CLIP_SEARCH_SPACES.items()
     }
     BACKBONE_RECIPES = {("small", "scratch"): {**SCRATCH_RECIPE, "sum_warmup_epochs": 2}}
 

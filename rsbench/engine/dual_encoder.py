@@ -26,6 +26,7 @@ from rsbench.engine.models import CLIPDualEncoder, RetrievalModel, ScratchDualEn
 from rsbench.engine.text import HFTokenizer, Tokenizer, WordTokenizer
 from rsbench.engine.trainer import TrainableMethod
 from rsbench.errors import RsbenchError
+from rsbench.searchspace import IntRange, LogUniform
 
 SMALL_CLIP = "rsbench/small-clip"
 PAPER_CLIP = "openai/clip-vit-base-patch32"
@@ -80,6 +81,23 @@ PAPER_CLIP_RECIPE: dict[str, Any] = {
     "crop": "resized_crop",
     "crop_scale": (0.9, 1.0),
     "normalize": "openai",
+}
+
+#: what a search varies in the engine's shared recipe, per profile (`rsbench.searchspace`);
+#: each CLIP method adds its own loss options to these
+CLIP_SEARCH_SPACES: dict[str, dict[str, Any]] = {
+    "small": {
+        "lr": LogUniform(5e-5, 2e-3),
+        "epochs": IntRange(2, 6),
+        "weight_decay": LogUniform(1e-3, 0.5),
+        "warmup_steps": IntRange(0, 100),
+    },
+    "paper": {
+        "lr": LogUniform(1e-6, 5e-5),
+        "epochs": IntRange(10, 50),
+        "weight_decay": LogUniform(1e-3, 0.7),
+        "warmup_steps": IntRange(0, 500),
+    },
 }
 
 

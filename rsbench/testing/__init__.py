@@ -12,6 +12,9 @@ Run the checks against your components in your own test suite::
     def test_my_method():
         check_method(MyMethod(epochs=1))          # trains on synthrs-tiny: a few seconds
 
+    def test_my_search_space():
+        check_search_space(MyMethod)              # every draw of SEARCH_SPACES is valid
+
     def test_my_noise_model():
         check_noise_model(MyNoise())
 
@@ -31,6 +34,7 @@ from rsbench.testing.method_check import check_method
 from rsbench.testing.noise_check import check_noise_model
 from rsbench.testing.registration import check_registered
 from rsbench.testing.rules import ConformanceError, check_options
+from rsbench.testing.search_check import check_search_space
 
 __all__ = [
     "ConformanceError",
@@ -39,6 +43,7 @@ __all__ = [
     "check_noise_model",
     "check_options",
     "check_registered",
+    "check_search_space",
     "entry_point",
     "tiny_split",
     "write_distribution",
