@@ -178,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="any option of the executor (YAML value), e.g. -x wait=true; repeatable",
     )
 
+    from rsbench.cli_tune import add_tune_parser
+
+    add_tune_parser(sub)
     lst = sub.add_parser("list", help="list registered methods, datasets and noise models")
     lst.add_argument(
         "kind",
@@ -587,6 +590,12 @@ def cmd_data(args) -> int:
     return cli_data.data_check(args) if args.data_command == "check" else cli_data.data_where(args)
 
 
+def cmd_tune(args) -> int:
+    from rsbench.cli_tune import cmd_tune as tune
+
+    return tune(args)
+
+
 def cmd_noise(args) -> int:
     from rsbench import cli_data
 
@@ -594,9 +603,10 @@ def cmd_noise(args) -> int:
 
 
 #: the commands that load plugins, and so warn about broken ones
-PLUGIN_COMMANDS = ("run", "list", "data", "noise", "new-plugin")
+PLUGIN_COMMANDS = ("run", "tune", "list", "data", "noise", "new-plugin")
 COMMANDS = {
     "run": cmd_run,
+    "tune": cmd_tune,
     "list": cmd_list,
     "plugins": cmd_plugins,
     "leaderboard": cmd_leaderboard,

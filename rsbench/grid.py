@@ -87,6 +87,9 @@ class GridSpec:
     #: how the cells run (an executor plugin and its options): not part of any cell's identity
     executor: ComponentRef = field(default_factory=lambda: ComponentRef("local"))
     keep_checkpoints: bool = False
+    #: a hyperparameter-search grid (`rsbench tune`): its cells never read the test split;
+    #: they score the clean validation split beside the one that selects (the oracle)
+    search: bool = False
 
     def cells(self) -> list[Cell]:
         """The grid as a product, in a fixed order (datasets, noise models, ratios, seeds, methods)."""

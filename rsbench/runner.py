@@ -77,10 +77,12 @@ class GridResult:
         if outcome.status == "ok":
             self.done.append(pc.cell_id)
             record = outcome.record or {}
-            progress.say(
-                f"{lead}{pc.cell.label()}: mR {record['metrics']['mR']:.2f} "
-                f"({record['duration_s']:.0f} s)"
-            )
+            if record.get("search"):  # a tuning trial: validation scores only
+                val = record.get("val_metrics") or {}
+                score = f"validation mR {val.get('mR', 0):.2f} (clean {val.get('clean_mR', 0):.2f})"
+            else:
+                score = f"mR {record['metrics']['mR']:.2f}"
+            progress.say(f"{lead}{pc.cell.label()}: {score} ({record['duration_s']:.0f} s)")
         elif outcome.status == "failed":
             self.failed.append(pc.cell_id)
             message = ((outcome.record or {}).get("error") or {}).get("message", "failed")
@@ -205,6 +207,8 @@ class Runner:
                 "noise", self.plugins.noise_models, cell.noise_model, cell.noise_model.options
             )
             spec = cell_spec(cell, method, dataset, noise)
+            if self.grid.search:  # another cell than the grid's own at the same point
+                spec["search"] = True
             origin = self.plugins.methods.get(cell.method.name).origin
             prepared.append(PreparedCell(cell, spec, cell_id(spec), method, dataset, noise, origin))
         return prepared
@@ -511,6 +515,10 @@ class Runner:
             applied = fit.info.pop("onednn", None) if isinstance(fit.info, dict) else None
             if applied:  # what the oneDNN workaround changed in this fit (rsbench.engine.onednn)
                 record["environment"]["onednn"].update(applied)
+            if self.grid.search:  # a tuning trial: validation only, the test split stays unread
+                self.search_record(record, fit, splits)
+                record["duration_s"] = round(time.perf_counter() - started, 3)
+                return record
             detection_history = task.resume_state.get("detection_history", [])
             test = splits.test
             scorer = fit.retriever.scorer(test.images, test.texts)
@@ -559,6 +567,23 @@ class Runner:
             }
         record["duration_s"] = round(time.perf_counter() - started, 3)
         return record
+
+    def search_record(self, record: dict[str, Any], fit, splits: DatasetSplits) -> None:
+        """A tuning trial's record: its history and both validation scores of the selected
+        model (the split that selected it, and the clean split: the oracle selection)."""
+        clean = splits.val.eval_set()
+        scorer = fit.retriever.scorer(clean.images, clean.texts)
+        clean_mr = rank_all(scorer, clean.caption_image)["plain"].metrics()["mR"]
+        selected = selected_epoch(fit).get("val_mR")
+        record.update(
+            status="ok",
+            search=True,
+            best_epoch=fit.best_epoch,
+            history=fit.history,
+            val_metrics={"mR": selected, "clean_mR": clean_mr},
+            info=fit.info,
+        )
+        record["health"] = health.check(record, health.score_spread(scorer))
 
     def save_ranks(self, pc: PreparedCell, ranks, caption_image: np.ndarray) -> Path:
         """Every test query's rank (``<out>/ranks/<cell_id>.npz``), for analyses beyond R@K:

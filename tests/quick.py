@@ -22,6 +22,7 @@ import numpy as np
 from rsbench import hookimpl
 from rsbench.components import FitResult, Method, Retriever
 from rsbench.metrics import MatrixScorer
+from rsbench.searchspace import IntRange, Uniform
 
 
 class Scores(Retriever):
@@ -37,6 +38,7 @@ class Quick(Method):
     """Random scores after an optional pause: a stand-in for runner tests."""
 
     version = "1"
+    SEARCH_SPACES = {"small": {"epochs": IntRange(1, 3), "pause": Uniform(0.0, 0.01)}}
 
     @dataclass
     class Options:
@@ -60,7 +62,7 @@ class Quick(Method):
             print("quick: about to die", flush=True)
             os.kill(os.getpid(), getattr(signal, self.options.crash_signal))
         time.sleep(self.options.pause)
-        history = [{"epoch": 1, "seconds": 2.0, "val_mR": 1.0}]
+        history = [{"epoch": 1, "seconds": 2.0, "val_mR": 1.0 + self.options.pause}]
         return FitResult(retriever=Scores(task.seed), history=history, best_epoch=1)
 
 

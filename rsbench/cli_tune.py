@@ -1,0 +1,102 @@
+"""``rsbench tune``: the command line of `rsbench.tune` (the protocol is described there)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def add_tune_parser(sub) -> None:
+    tune = sub.add_parser(
+        "tune",
+        help="equal-budget hyperparameter search per method (Optuna), without the test split",
+        description="One study per method × dataset × noise model × tuning ratio × profile: "
+        "trial 0 is the profile's values, then seeded random draws (or TPE) from the method's "
+        "declared search space, each trial a grid cell selected on the noisy validation split "
+        "and scored on the clean one too. Writes the chosen options of both selections as grid "
+        "configs for 'rsbench run --config'. Rerun the same command to resume.",
+    )
+    tune.add_argument("--methods", help="comma-separated method names (see 'rsbench list methods')")
+    tune.add_argument("--datasets", help="comma-separated dataset names [synthrs]")
+    tune.add_argument(
+        "--noise-model",
+        "--noise-models",
+        dest="noise_models",
+        help="noise models [caption_shuffle]",
+    )
+    tune.add_argument(
+        "--tune-ratio", dest="noise", default="0.4", help="noise ratio(s) to tune at [0.4]"
+    )
+    tune.add_argument("--trials", default="8", help="trials per study, trial 0 included [8]")
+    tune.add_argument("--sampler", default="random", help="random (DomainBed) or tpe [random]")
+    tune.add_argument("--seed", default="0", help="search seed and training seed of trials [0]")
+    tune.add_argument("--noise-seed", dest="noise_seed", help="seed of the noise files [42]")
+    tune.add_argument("--epochs", help="every trial's number of epochs (not searched then)")
+    tune.add_argument("--device", help="auto, cpu or cuda [auto]")
+    tune.add_argument("--profile", help="small, paper or auto [auto]")
+    tune.add_argument("--weights-dir", dest="weights_dir", help="folder of pretrained checkpoints")
+    tune.add_argument("--data-root", dest="data_root", help="folder of local datasets")
+    tune.add_argument("--config", type=Path, help="YAML grid config (methods with fixed options)")
+    tune.add_argument("--out", default="runs/tune", help="run folder of the trials [runs/tune]")
+    tune.add_argument(
+        "--storage",
+        help="Optuna storage: a database URL or a journal file (.log) [OUT/studies.db]",
+    )
+
+
+def cmd_tune(args) -> int:
+    import json
+
+    from rsbench.fileio import atomic_write_text
+    from rsbench.grid import CONFIG_KEYS, build_grid, read_config
+    from rsbench.plugins import get_plugins
+    from rsbench.tune import SELECTIONS, Tuner, storage_for, tuned_config
+    from rsbench.validation import integer_setting
+
+    settings = read_config(args.config) if args.config else {}
+    for key in CONFIG_KEYS:
+        value = getattr(args, key, None)
+        if value is not None and key != "executor":
+            settings[key] = value
+    trials = integer_setting(args.trials, "--trials", 1)
+    seed = integer_setting(args.seed, "--seed", 0)
+    grid = build_grid(settings)
+    out = Path(grid.out)
+    tuner = Tuner(grid, trials, args.sampler, seed, None, get_plugins())
+    studies = tuner.studies()  # bad input (no search space, unknown names) fails here
+    tuner.storage = storage_for(out, args.storage)
+    try:
+        summaries = [tuner.run_study(study) for study in studies]
+    except KeyboardInterrupt:
+        print(
+            f"\nrsbench: interrupted; finished trials are in the study; rerun to resume ({out})",
+            file=sys.stderr,
+        )
+        return 130
+    atomic_write_text(out / "tuned.json", json.dumps(summaries, indent=2, sort_keys=True) + "\n")
+    for s in summaries:
+        picks = "; ".join(
+            f"{sel}: slot {p['slot']} (noisy val mR {p['noisy_val_mR']:.2f}, clean "
+            f"{p['clean_val_mR']:.2f})"
+            for sel, p in s["chosen"].items()
+        )
+        print(
+            f"rsbench tune: {s['study']}: {s['trials']} trials, {s['epochs']} epochs"
+            + (f", {s['failed']} failed" if s["failed"] else "")
+            + f"; {picks or 'nothing finished'}",
+            file=sys.stderr,
+        )
+    incomplete = [s["study"] for s in summaries if s["trials"] + s["failed"] < trials]
+    for selection in SELECTIONS:
+        if all(selection in s["chosen"] for s in summaries):
+            path = out / f"tuned-{selection}.yaml"
+            atomic_write_text(path, tuned_config(summaries, selection, grid))
+            print(f"rsbench tune: wrote {path} (rsbench run --config {path})", file=sys.stderr)
+    if incomplete:
+        print(
+            f"rsbench tune: {len(incomplete)} studies lack trials that another process runs or "
+            "that failed to start; rerun to finish them",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

@@ -1,0 +1,355 @@
+"""``rsbench tune``: the same hyperparameter-search budget for every method, on Optuna.
+
+The protocol is DomainBed's (Gulrajani and Lopez-Paz, ICLR 2021): each method declares a search
+space per profile (`rsbench.searchspace`); each gets the same number of trials; trial 0 is the
+profile's values (the paper's, for the ``paper`` profile) and the others are seeded random
+draws (``--sampler tpe``: Optuna's TPE instead). One study per method × dataset × noise model
+× tuning ratio × profile, in one Optuna storage (an SQLite file in the run folder by default;
+``--storage`` takes any Optuna RDB URL, or a ``.log`` journal file, for many machines).
+
+Every trial is an ordinary grid cell (``GridSpec.search``), so locks, per-epoch resume and
+records apply: its checkpoint is selected on the **noisy** validation split (the same noise as
+training: what a practitioner has), and the selected model is also scored on the **clean**
+validation split. The **test split is never read** during search. Two selections follow from
+the same trials: ``noisy`` (realistic: the best noisy-validation mR) and ``clean`` (the oracle:
+the best clean-validation mR). Each is written as a grid config that ``rsbench run --config``
+reads (``tuned-noisy.yaml``, ``tuned-clean.yaml``), applying the chosen values at every ratio.
+
+Random-search trial k always draws the same point (``searchspace.sample(space, seed, k)``), so
+a study killed at any moment and run again trains only the slots it lacks (the interrupted
+cell resumes from its last epoch), and two processes on one study split the slots between them
+(the cell lock keeps a slot from being trained twice). A trial enters the study only when its
+cell has finished, with its slot, cell id, options and both scores: nothing finished is lost or
+counted twice. The budget is counted in epochs too (a space may search ``epochs``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+from rsbench import celllock, progress
+from rsbench.errors import RsbenchError
+from rsbench.grid import ComponentRef, GridSpec
+from rsbench.searchspace import describe, sample, suggest
+
+STUDY_DB = "studies.db"
+SAMPLERS = ("random", "tpe")
+SELECTIONS = {"noisy": "mR", "clean": "clean_mR"}
+
+
+def storage_for(out: Path, storage: str | None):
+    """The Optuna storage: ``sqlite:///<out>/studies.db`` by default, an RDB URL, or a journal
+    file (a path ending in ``.log``)."""
+    import optuna
+
+    if storage and not storage.endswith(".log") and "://" not in storage:
+        raise RsbenchError(
+            f"--storage {storage!r} is neither an Optuna database URL (sqlite:///…, "
+            "postgresql://…) nor a journal file ending in .log"
+        )
+    if storage and storage.endswith(".log") and "://" not in storage:
+        from optuna.storages.journal import JournalFileBackend
+
+        Path(storage).parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(JournalFileBackend(storage))
+    url = storage or f"sqlite:///{(Path(out) / STUDY_DB).resolve()}"
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    return _retrying(lambda: optuna.storages.RDBStorage(url, engine_kwargs=engine))
+
+
+def _retrying(make, tries: int = 20):
+    """``make()``, again after a pause when another process is creating the same tables or
+    study at that moment (SQLite answers "table … already exists" to the second)."""
+    import time
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    for attempt in range(tries):
+        try:
+            return make()
+        except SQLAlchemyError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.25 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+@dataclasses.dataclass
+class Study:
+    """One study: a method at one dataset, noise model, tuning ratio and profile."""
+
+    method: ComponentRef
+    dataset: ComponentRef
+    noise_model: ComponentRef
+    ratio: float
+    profile: str
+    space: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return (
+            f"{self.method.name}:{self.dataset.name}:{self.noise_model.name}:"
+            f"{self.ratio:g}:{self.profile}"
+        )
+
+
+def complete_trials(study) -> list:
+    """The study's finished trials that have a score, one per slot (the first added)."""
+    by_slot = {}
+    for t in study.get_trials(deepcopy=False):
+        if t.state == _state("COMPLETE") and "slot" in t.user_attrs:
+            by_slot.setdefault(t.user_attrs["slot"], t)
+    return [by_slot[k] for k in sorted(by_slot)]
+
+
+def spent_slots(study) -> set[int]:
+    """The slots of the budget already spent: trained to a score, or failed as cells."""
+    return {
+        t.user_attrs["slot"]
+        for t in study.get_trials(deepcopy=False)
+        if "slot" in t.user_attrs and t.state in (_state("COMPLETE"), _state("FAIL"))
+    }
+
+
+class Tuner:
+    """Runs the studies of a search grid (``grid.ratios`` are the tuning ratios)."""
+
+    def __init__(self, grid: GridSpec, trials: int, sampler: str, seed: int, storage, plugins):
+        if trials < 1:
+            raise RsbenchError(f"--trials must be at least 1, got {trials}")
+        if sampler not in SAMPLERS:
+            raise RsbenchError(f"--sampler {sampler!r} is not one of: {', '.join(SAMPLERS)}")
+        self.grid = dataclasses.replace(grid, search=True, validation="noisy", seeds=[seed])
+        self.trials, self.sampler, self.seed = trials, sampler, seed
+        self.storage, self.plugins = storage, plugins
+
+    def studies(self) -> list[Study]:
+        from rsbench.runner import Runner
+
+        out = []
+        for cell in self.grid.cells():
+            runner = Runner(dataclasses.replace(self.grid, methods=[cell.method]), self.plugins)
+            dataset_cls = self.plugins.datasets.get(cell.dataset.name).resolve()
+            options = runner.method_options(cell, dataset_cls)
+            method_cls = self.plugins.methods.get(cell.method.name).resolve()
+            profile = options.get("profile", "small")
+            space = method_cls.search_space(profile)
+            if not space:
+                raise RsbenchError(
+                    f"method {cell.method.name!r} declares no search space for the {profile!r} "
+                    "profile (SEARCH_SPACES); it cannot be tuned"
+                )
+            fixed = set(cell.method.options) | ({"epochs"} if self.grid.epochs else set())
+            space = {k: v for k, v in space.items() if k not in fixed}
+            out.append(
+                Study(cell.method, cell.dataset, cell.noise_model, cell.ratio, profile, space)
+            )
+        return out
+
+    def run(self) -> list[dict[str, Any]]:
+        """Run every study to its budget; a summary per study (its two selections)."""
+        summaries = []
+        for study in self.studies():
+            summaries.append(self.run_study(study))
+        return summaries
+
+    def _optuna_study(self, study: Study):
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        sampler = (
+            optuna.samplers.TPESampler(seed=self.seed)
+            if self.sampler == "tpe"
+            else optuna.samplers.RandomSampler(seed=self.seed)
+        )
+        return _retrying(
+            lambda: optuna.create_study(
+                study_name=study.name,
+                storage=self.storage,
+                direction="maximize",
+                sampler=sampler,
+                load_if_exists=True,
+            )
+        )
+
+    def run_study(self, study: Study) -> dict[str, Any]:
+        optuna_study = self._optuna_study(study)
+        optuna_study.set_user_attr("space", describe(study.space))
+        optuna_study.set_user_attr("sampler", self.sampler)
+        optuna_study.set_user_attr("seed", self.seed)
+        if self.sampler == "random":
+            for slot in range(self.trials):  # a slot held by another process is left to it
+                if slot not in spent_slots(optuna_study):
+                    self.run_slot(optuna_study, study, slot, sample(study.space, self.seed, slot))
+        else:
+            if 0 not in spent_slots(optuna_study):
+                self.run_slot(optuna_study, study, 0, {})  # the defaults are trial 0
+            for _ in range(2 * self.trials):  # failed trials are retried, within reason
+                if len(spent_slots(optuna_study)) >= self.trials:
+                    break
+                trial = optuna_study.ask()
+                slot = 1 + trial.number  # unique in the study, whichever process asks
+                self.run_slot(optuna_study, study, slot, suggest(study.space, trial), trial)
+        return self.summary(optuna_study, study)
+
+    def run_slot(self, optuna_study, study: Study, slot: int, overrides: dict, trial=None) -> None:
+        """Train slot ``slot`` of the study (these option overrides) as a grid cell, and add it
+        to the study once its record is written (as a failed trial when the cell failed)."""
+        from rsbench.runner import Runner
+
+        method = ComponentRef(study.method.name, {**study.method.options, **overrides})
+        grid = dataclasses.replace(
+            self.grid,
+            methods=[method],
+            datasets=[study.dataset],
+            noise_models=[study.noise_model],
+            ratios=[study.ratio],
+        )
+        runner = Runner(grid, self.plugins)
+        cell = runner.prepare(check=True)[0]
+        spent = len(spent_slots(optuna_study))
+        progress.say(
+            f"rsbench tune: {study.name}: trial {spent + 1}/{self.trials} (slot {slot}): "
+            + (", ".join(f"{k}={_short(v)}" for k, v in sorted(overrides.items())) or "defaults")
+        )
+        result = runner.run()
+        if cell.cell_id in result.held:  # another process trains it and adds it
+            if trial is not None:
+                optuna_study.tell(trial, state=_state("FAIL"))
+            return
+        # under the cell's lock: whoever comes first adds the finished cell, exactly once
+        lock = celllock.acquire(grid.out, cell.cell_id, "rsbench tune")
+        if isinstance(lock, celllock.Holder):
+            if trial is not None:
+                optuna_study.tell(trial, state=_state("FAIL"))
+            return
+        with lock:
+            self._add(optuna_study, study, slot, overrides, trial, grid, cell.cell_id)
+
+    def _add(self, optuna_study, study: Study, slot, overrides, trial, grid, cell_id) -> None:
+        from rsbench.records import read_record, record_path
+
+        record = read_record(record_path(grid.out, cell_id))
+        if record is None or slot in spent_slots(optuna_study):
+            if trial is not None:  # not finished, or already added by another process
+                optuna_study.tell(trial, state=_state("FAIL"))
+            return
+        if trial is None:
+            trial = optuna_study.ask()
+        val = record.get("val_metrics") or {}
+        epochs = (record.get("method") or {}).get("params", {}).get("epochs")
+        for key, value in (
+            ("slot", slot),
+            ("cell_id", cell_id),
+            ("options", overrides),
+            ("clean_mR", val.get("clean_mR")),
+            ("epochs", epochs),
+            ("health", [w["check"] for w in (record.get("health") or {}).get("warnings", [])]),
+        ):
+            trial.set_user_attr(key, value)
+        if record.get("status") != "ok":
+            message = (record.get("error") or {}).get("message") or "failed"
+            trial.set_user_attr("error", message.splitlines()[0][:300])
+            optuna_study.tell(trial, state=_state("FAIL"))
+            progress.say(f"rsbench tune: {study.name}: slot {slot} failed: {message[:200]}")
+            return
+        score = val.get("mR")
+        optuna_study.tell(trial, score if _finite(score) else float("nan"))
+
+    def summary(self, optuna_study, study: Study) -> dict[str, Any]:
+        trials = sorted(complete_trials(optuna_study), key=lambda t: t.user_attrs.get("slot", 0))
+        chosen = {}
+        for selection, key in SELECTIONS.items():
+            scored = [
+                t
+                for t in trials
+                if _finite(t.value if key == "mR" else t.user_attrs.get("clean_mR"))
+            ]
+            if not scored:
+                continue
+            best = max(scored, key=lambda t: t.value if key == "mR" else t.user_attrs["clean_mR"])
+            chosen[selection] = {
+                "slot": best.user_attrs.get("slot"),
+                "options": best.user_attrs.get("options") or {},
+                "noisy_val_mR": best.value,
+                "clean_val_mR": best.user_attrs.get("clean_mR"),
+            }
+        epochs = [t.user_attrs.get("epochs") for t in trials]
+        failed = len(spent_slots(optuna_study)) - len({t.user_attrs.get("slot") for t in trials})
+        return {
+            "study": study.name,
+            "method": study.method.name,
+            "given_options": dict(study.method.options),
+            "dataset": study.dataset.name,
+            "noise_model": study.noise_model.name,
+            "ratio": study.ratio,
+            "profile": study.profile,
+            "trials": len(trials),
+            "failed": failed,
+            "epochs": sum(e for e in epochs if isinstance(e, int)),
+            "sampler": self.sampler,
+            "seed": self.seed,
+            "space": describe(study.space),
+            "chosen": chosen,
+        }
+
+
+def tuned_config(summaries: list[dict[str, Any]], selection: str, grid: GridSpec) -> str:
+    """A grid config (``rsbench run --config``) with each method's chosen options, applied at
+    every ratio of the usual 0–80 % grid; the search's provenance in comments."""
+    import yaml
+
+    methods: dict[str, dict[str, Any]] = {}
+    lines = [
+        f"# Chosen by rsbench tune ({selection} validation selection"
+        + (", the oracle" if selection == "clean" else ", realistic")
+        + "): the study, its budget and each choice.",
+    ]
+    for s in summaries:
+        pick = s["chosen"].get(selection)
+        if pick is None:
+            continue
+        if s["method"] in methods:
+            raise RsbenchError(
+                f"method {s['method']} was tuned in several studies ({s['study']}, …): tune one "
+                "dataset, noise model and ratio at a time to write a config"
+            )
+        methods[s["method"]] = {**s["given_options"], **pick["options"]}
+        lines.append(
+            f"# {s['study']}: {s['trials']} trials ({s['epochs']} epochs, {s['sampler']} "
+            f"sampler, seed {s['seed']}); slot {pick['slot']}: noisy validation mR "
+            f"{pick['noisy_val_mR']:.2f}, clean {pick['clean_val_mR']:.2f}"
+        )
+    body = {
+        "methods": {name: _plain(opts) for name, opts in methods.items()},
+        "datasets": [d.name for d in grid.datasets],
+        "noise_models": [n.name for n in grid.noise_models],
+        "noise": "0,0.2,0.4,0.6,0.8",
+        "seeds": "0,1",
+        "profile": grid.profile,
+        **({"epochs": grid.epochs} if grid.epochs else {}),
+    }
+    return "\n".join(lines) + "\n" + yaml.safe_dump(body, sort_keys=False)
+
+
+def _plain(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()}
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _state(name: str):
+    import optuna
+
+    return getattr(optuna.trial.TrialState, name)

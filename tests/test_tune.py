@@ -1,0 +1,187 @@
+"""``rsbench tune``: studies end to end, resume after kill -9, two processes on one study, the
+test split never read, and the chosen options as a grid config."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rsbench.cli import main
+from rsbench.grid import build_grid, read_config
+from rsbench.records import iter_records
+from tests.quick import install_quick
+
+
+def studies(out: Path) -> dict[str, list]:
+    import optuna
+
+    from rsbench.tune import complete_trials, storage_for
+
+    storage = storage_for(out, None)
+    found = {}
+    for summary in optuna.get_all_study_summaries(storage):
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        found[summary.study_name] = complete_trials(study)
+    return found
+
+
+def quick_config(tmp_path: Path, **options) -> Path:
+    path = tmp_path / "grid.yaml"
+    path.write_text(json.dumps({"methods": {"quick": options}, "datasets": ["synthrs-tiny"]}))
+    return path
+
+
+def tune_args(tmp_path: Path, trials: int, **options) -> list[str]:
+    config = quick_config(tmp_path, **options)
+    out = tmp_path / "tune"
+    return ["tune", "--config", str(config), "--trials", str(trials), "--out", str(out)]
+
+
+def test_a_two_trial_study_end_to_end_and_its_configs(tmp_path, monkeypatch, capsys):
+    install_quick(tmp_path, monkeypatch)
+    log = tmp_path / "fits.log"
+    args = tune_args(tmp_path, 2, log=str(log))
+    assert main(args) == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    name = "quick:synthrs-tiny:caption_shuffle:0.4:small"
+    assert f"{name}: trial 1/2 (slot 0): defaults" in err
+    assert f"{name}: 2 trials, " in err and "noisy: slot" in err and "clean: slot" in err
+    trials = studies(tmp_path / "tune")[name]
+    assert sorted(t.user_attrs["slot"] for t in trials) == [0, 1]
+    first = next(t for t in trials if t.user_attrs["slot"] == 0)
+    assert first.user_attrs["options"] == {}  # trial 0: the profile's values
+    second = next(t for t in trials if t.user_attrs["slot"] == 1)
+    assert set(second.user_attrs["options"]) == {"epochs", "pause"}  # "log" was given: fixed
+    records = list(iter_records([tmp_path / "tune"]))
+    assert len(records) == 2 and all(r["search"] and "metrics" not in r for r in records)
+    assert all(r["noise"]["ratio"] == 0.4 and r["validation"] == "noisy" for r in records)
+    assert all("clean_mR" in r["val_metrics"] for r in records)
+    for selection in ("noisy", "clean"):
+        path = tmp_path / "tune" / f"tuned-{selection}.yaml"
+        grid = build_grid(read_config(path))  # what rsbench run --config reads
+        assert [m.name for m in grid.methods] == ["quick"]
+        assert grid.ratios == [0.0, 0.2, 0.4, 0.6, 0.8] and grid.methods[0].options["log"]
+        assert f"# {name}: 2 trials" in path.read_text()
+    summary = json.loads((tmp_path / "tune" / "tuned.json").read_text())
+    assert summary[0]["trials"] == 2 and summary[0]["space"]["epochs"] == "integer 1–3"
+    # a rerun finds the budget spent: nothing trains again
+    assert main(args) == 0
+    assert len(log.read_text().splitlines()) == 2
+
+
+def test_the_test_split_is_never_read_during_search(tmp_path, monkeypatch, capsys):
+    """The test images are made unreadable: a search that scored them would fail its cells."""
+    from rsbench.runner import Runner
+
+    load = Runner.load_dataset
+
+    def without_test_images(self, pc):
+        splits = load(self, pc)
+        test = splits.test
+        gone = [
+            dataclasses.replace(i, path=tmp_path / "nowhere" / f"{i.id}.png") for i in test.images
+        ]
+        return dataclasses.replace(splits, test=dataclasses.replace(test, images=gone))
+
+    monkeypatch.setattr(Runner, "load_dataset", without_test_images)
+    args = ["tune", "--methods", "infonce", "--datasets", "synthrs-tiny", "--epochs", "1"]
+    args += ["--trials", "2", "--out", str(tmp_path / "tune")]
+    assert main(args) == 0, capsys.readouterr().err
+    records = list(iter_records([tmp_path / "tune"]))
+    assert len(records) == 2 and all(r["status"] == "ok" and r["search"] for r in records)
+    assert all(r["val_metrics"]["clean_mR"] > 0 for r in records)
+    # the same broken test split fails an ordinary run: the guard is real
+    run = ["run", "--methods", "infonce", "--datasets", "synthrs-tiny", "--epochs", "1"]
+    run += ["--noise", "0.4", "--out", str(tmp_path / "runs"), "--no-leaderboard"]
+    assert main(run) == 1
+
+
+def tune_process(tmp_path: Path, args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "rsbench", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+
+
+def wait_for(condition, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.1)
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_kill_9_and_rerun_resumes_without_losing_or_repeating_a_finished_trial(
+    tmp_path, monkeypatch
+):
+    install_quick(tmp_path, monkeypatch)
+    log, gate = tmp_path / "fits.log", tmp_path / "gate"
+    args = tune_args(tmp_path, 3, log=str(log), gate=str(gate))
+    first = tune_process(tmp_path, args)
+    wait_for(lambda: len(lines(log)) == 1)  # slot 0 is training (waiting at its gate)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    gate.touch()
+    second = tune_process(tmp_path, args)
+    assert second.wait(timeout=300) == 0, second.stderr.read()
+    trials = studies(tmp_path / "tune")["quick:synthrs-tiny:caption_shuffle:0.4:small"]
+    assert sorted(t.user_attrs["slot"] for t in trials) == [0, 1, 2]  # none lost, none twice
+    assert len(lines(log)) == 4  # the interrupted slot 0, then the three slots once each
+    third = tune_process(tmp_path, args)
+    assert third.wait(timeout=300) == 0 and len(lines(log)) == 4  # nothing trained again
+
+
+def test_two_processes_on_one_study_split_its_slots(tmp_path, monkeypatch):
+    install_quick(tmp_path, monkeypatch)
+    log, gate = tmp_path / "fits.log", tmp_path / "gate"
+    args = tune_args(tmp_path, 4, log=str(log), gate=str(gate))
+    procs = [tune_process(tmp_path, args) for _ in range(2)]
+    wait_for(lambda: len(lines(log)) == 2)  # each process holds a slot at the gate
+    gate.touch()
+    codes = [p.wait(timeout=300) for p in procs]
+    assert set(codes) <= {0, 1}, [p.stderr.read() for p in procs]
+    if 1 in codes:  # one ended while the other still trained a slot: a rerun completes
+        assert tune_process(tmp_path, args).wait(timeout=300) == 0
+    trials = studies(tmp_path / "tune")["quick:synthrs-tiny:caption_shuffle:0.4:small"]
+    assert sorted(t.user_attrs["slot"] for t in trials) == [0, 1, 2, 3]
+    assert len({t.user_attrs["cell_id"] for t in trials}) == 4
+    fits = lines(log)
+    assert len(fits) == 4  # every slot trained once, by one of the two processes
+    assert {line.split()[1] for line in fits} == {str(p.pid) for p in procs}
+
+
+def test_bad_tune_input_is_one_line(tmp_path, capsys):
+    out = ["--out", str(tmp_path / "t")]
+    cases = [
+        (["tune", "--methods", "infonce", "--trials", "0", *out], "--trials"),
+        (["tune", "--methods", "infonce", "--sampler", "grid", *out], "--sampler 'grid'"),
+        (["tune", "--methods", "infonce", "--storage", "nonsense", *out], "--storage 'nonsense'"),
+    ]
+    for args, message in cases:
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("sampler", ["tpe"])
+def test_tpe_runs_the_defaults_first_then_its_suggestions(sampler, tmp_path, monkeypatch, capsys):
+    install_quick(tmp_path, monkeypatch)
+    args = [*tune_args(tmp_path, 3), "--sampler", sampler]
+    assert main(args) == 0, capsys.readouterr().err
+    trials = studies(tmp_path / "tune")["quick:synthrs-tiny:caption_shuffle:0.4:small"]
+    assert len(trials) == 3 and {} in [t.user_attrs["options"] for t in trials]
