@@ -38,6 +38,7 @@ def add_tune_parser(sub) -> None:
     tune.add_argument("--data-root", dest="data_root", help="folder of local datasets")
     tune.add_argument("--config", type=Path, help="YAML grid config (methods with fixed options)")
     tune.add_argument("--out", default="runs/tune", help="run folder of the trials [runs/tune]")
+    tune.set_defaults(executor=None)  # trials run in this process, one after another
     tune.add_argument(
         "--storage",
         help="Optuna storage: a database URL or a journal file (.log) [OUT/studies.db]",
@@ -47,17 +48,14 @@ def add_tune_parser(sub) -> None:
 def cmd_tune(args) -> int:
     import json
 
+    from rsbench.cli import settings_from_args
     from rsbench.fileio import atomic_write_text
-    from rsbench.grid import CONFIG_KEYS, build_grid, read_config
+    from rsbench.grid import build_grid
     from rsbench.plugins import get_plugins
     from rsbench.tune import SELECTIONS, Tuner, storage_for, tuned_config
     from rsbench.validation import integer_setting
 
-    settings = read_config(args.config) if args.config else {}
-    for key in CONFIG_KEYS:
-        value = getattr(args, key, None)
-        if value is not None and key != "executor":
-            settings[key] = value
+    settings = settings_from_args(args)
     trials = integer_setting(args.trials, "--trials", 1)
     seed = integer_setting(args.seed, "--seed", 0)
     grid = build_grid(settings)
