@@ -26,7 +26,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", default="infonce")
     parser.add_argument("--dataset", default="synthrs-tiny")
-    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=1)
     args = parser.parse_args()
 
@@ -45,39 +45,34 @@ def main() -> int:
             inside["cells"] += 1
 
     Runner.run = timed_run
-    with tempfile.TemporaryDirectory() as folder:
-        out = Path(folder) / "tune"
+
+    def study(folder: Path, trials: int) -> tuple[float, float]:
+        """(wall seconds of the study, seconds inside its trial cells)."""
         argv = ["tune", "--methods", args.method, "--datasets", args.dataset]
-        argv += ["--trials", str(args.trials), "--epochs", str(args.epochs), "--out", str(out)]
-        rsbench(
-            [
-                "run",
-                "--methods",
-                args.method,
-                "--datasets",
-                args.dataset,
-                "--epochs",
-                "1",
-                "--noise",
-                "0.4",
-                "--out",
-                str(Path(folder) / "warm"),
-                "--no-leaderboard",
-            ]
-        )
-        inside.update(seconds=0.0, cells=0)  # the warm-up above: data generation, imports
+        argv += ["--trials", str(trials), "--epochs", str(args.epochs), "--out", str(folder)]
+        inside.update(seconds=0.0, cells=0)
         start = time.perf_counter()
-        code = rsbench(argv)
-        total = time.perf_counter() - start
-    if code != 0:
-        print(f"rsbench tune exited with {code}", file=sys.stderr)
-        return 1
-    overhead = total - inside["seconds"]
+        if rsbench(argv) != 0:
+            raise SystemExit(f"rsbench tune exited non-zero ({folder})")
+        return time.perf_counter() - start, inside["seconds"]
+
+    with tempfile.TemporaryDirectory() as folder:
+        warm = ["run", "--methods", args.method, "--datasets", args.dataset, "--epochs", "1"]
+        rsbench([*warm, "--noise", "0.4", "--out", str(Path(folder) / "warm"), "--no-leaderboard"])
+        small_total, small_cells = study(Path(folder) / "one", 1)
+        total, cells = study(Path(folder) / "many", args.trials)
+    fixed = small_total - small_cells  # one study's own costs, with one trial
+    overhead = total - cells
+    per_trial = max(0.0, (overhead - fixed) / max(1, args.trials - 1))
+    trial = cells / args.trials
     print(
         f"{args.method} on {args.dataset}, {args.trials} trials × {args.epochs} epoch(s): "
-        f"{total:.2f} s in all, {inside['seconds']:.2f} s in the {inside['cells']} trial cells, "
-        f"{overhead:.3f} s of Optuna and bookkeeping = {100 * overhead / inside['seconds']:.2f} % "
-        "of the trials' time"
+        f"{total:.2f} s in all, {cells:.2f} s in the trial cells ({trial:.2f} s each), "
+        f"{overhead:.3f} s of Optuna and bookkeeping = {100 * overhead / cells:.2f} %"
+    )
+    print(
+        f"per study {fixed:.3f} s (storage, study, summary, configs); per trial {per_trial:.3f} s "
+        f"= {100 * per_trial / trial:.2f} % of a trial"
     )
     print(load_average())
     return 0

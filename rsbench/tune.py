@@ -239,27 +239,35 @@ class Tuner:
             if trial is not None:  # not finished, or already added by another process
                 optuna_study.tell(trial, state=_state("FAIL"))
             return
-        if trial is None:
-            trial = optuna_study.ask()
         val = record.get("val_metrics") or {}
-        epochs = (record.get("method") or {}).get("params", {}).get("epochs")
-        for key, value in (
-            ("slot", slot),
-            ("cell_id", cell_id),
-            ("options", overrides),
-            ("clean_mR", val.get("clean_mR")),
-            ("epochs", epochs),
-            ("health", [w["check"] for w in (record.get("health") or {}).get("warnings", [])]),
-        ):
-            trial.set_user_attr(key, value)
-        if record.get("status") != "ok":
+        attrs = {
+            "slot": slot,
+            "cell_id": cell_id,
+            "options": overrides,
+            "clean_mR": val.get("clean_mR"),
+            "epochs": (record.get("method") or {}).get("params", {}).get("epochs"),
+            "health": [w["check"] for w in (record.get("health") or {}).get("warnings", [])],
+        }
+        ok = record.get("status") == "ok"
+        if not ok:
             message = (record.get("error") or {}).get("message") or "failed"
-            trial.set_user_attr("error", message.splitlines()[0][:300])
-            optuna_study.tell(trial, state=_state("FAIL"))
+            attrs["error"] = message.splitlines()[0][:300]
             progress.say(f"rsbench tune: {study.name}: slot {slot} failed: {message[:200]}")
+        score = val.get("mR") if ok and _finite(val.get("mR")) else None
+        if trial is None:  # a drawn point: added whole, in one write to the storage
+            import optuna
+
+            optuna_study.add_trial(
+                optuna.trial.create_trial(
+                    state=_state("COMPLETE" if score is not None else "FAIL"),
+                    value=score,
+                    user_attrs=attrs,
+                )
+            )
             return
-        score = val.get("mR")
-        optuna_study.tell(trial, score if _finite(score) else float("nan"))
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        optuna_study.tell(trial, score, state=_state("COMPLETE" if score is not None else "FAIL"))
 
     def summary(self, optuna_study, study: Study) -> dict[str, Any]:
         trials = sorted(complete_trials(optuna_study), key=lambda t: t.user_attrs.get("slot", 0))
