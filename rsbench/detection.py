@@ -63,6 +63,32 @@ def group_metrics(
     return out
 
 
+#: bins of the clean-score histograms kept per epoch
+HISTOGRAM_BINS = 20
+
+
+def score_histogram(scores: np.ndarray, truth: np.ndarray, bins: int = HISTOGRAM_BINS) -> dict:
+    """The clean scores of truly clean and truly noisy rows, binned alike (equal-width bins
+    from the lowest to the highest finite score): ``{"edges", "clean", "noisy"}``. How well
+    the two separate is what a threshold on the score (a method's own division) can achieve."""
+    scores = np.asarray(scores, dtype=np.float64)
+    truth = np.asarray(truth, dtype=bool)
+    finite = np.isfinite(scores)
+    if not finite.any():
+        return {"edges": [], "clean": [], "noisy": []}
+    low, high = float(scores[finite].min()), float(scores[finite].max())
+    if high <= low:
+        high = low + 1.0
+    edges = np.linspace(low, high, bins + 1)
+    clean, _ = np.histogram(scores[finite & truth], bins=edges)
+    noisy, _ = np.histogram(scores[finite & ~truth], bins=edges)
+    return {
+        "edges": [float(f"{e:.6g}") for e in edges],
+        "clean": clean.astype(int).tolist(),
+        "noisy": noisy.astype(int).tolist(),
+    }
+
+
 def detection_metrics(
     clean_scores: np.ndarray | None,
     clean_truth: np.ndarray,
@@ -82,6 +108,7 @@ def detection_metrics(
         if not scored.all():
             out["unscored_rows"] = int((~scored).sum())
         out["auc"] = roc_auc(scores[scored], truth[scored])
+        out["histogram"] = score_histogram(scores[scored], truth[scored])
     if groups is not None:
         out["groups"] = group_metrics(np.asarray(groups)[scored], tuple(group_names), truth[scored])
     if decisions is not None:

@@ -72,3 +72,36 @@ def test_oracle_trains_on_ground_truth_clean_rows_and_says_so():
     check_method(method, ratio=0.4)
     assert (seen["rows"] == np.flatnonzero(seen["clean"])).all()
     assert seen["task"].used_ground_truth
+
+
+def test_the_clean_score_histogram_bins_clean_and_noisy_rows_alike():
+    from rsbench.detection import score_histogram
+
+    scores = np.array([0.0, 0.1, 0.2, 0.9, 1.0, np.nan])
+    truth = np.array([False, False, True, True, True, True])
+    hist = score_histogram(scores, truth, bins=2)
+    assert hist == {"edges": [0.0, 0.5, 1.0], "clean": [1, 2], "noisy": [2, 0]}
+    out = detection_metrics(scores, truth)
+    assert sum(out["histogram"]["clean"]) == 3 and sum(out["histogram"]["noisy"]) == 2
+    assert score_histogram(np.full(3, np.nan), np.ones(3, bool))["edges"] == []
+    flat = score_histogram(np.ones(4), np.array([True, True, False, False]), bins=4)
+    assert flat["clean"][0] == 2 and flat["noisy"][0] == 2  # one value: one bin holds all
+
+
+def test_the_histogram_figure_has_a_panel_per_ratio():
+    from rsbench.report.plots import histogram_plots
+
+    def record(ratio, seed):
+        hist = {"edges": [0.0, 0.5, 1.0], "clean": [1, 9], "noisy": [8, 2]}
+        return {
+            "seed": seed,
+            "noise": {"ratio": ratio},
+            "detection": {"selected": {"histogram": hist}},
+        }
+
+    groups = {(0.2, "m"): [record(0.2, 1), record(0.2, 0)], (0.4, "m"): [record(0.4, 0)]}
+    groups[(0.2, "plain")] = [{"seed": 0, "detection": None}]
+    plots = histogram_plots("sec", "title", groups)
+    assert [p.stem for p in plots] == ["sec-scores-m"]
+    svg = plots[0].svg.decode()
+    assert "20% noise (seed 0)" in svg and "40% noise (seed 0)" in svg and "truly noisy" in svg

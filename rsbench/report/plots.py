@@ -396,6 +396,69 @@ def partition_plots(section_stem, title, groups) -> list[Plot]:
     return plots
 
 
+def selected_histogram(record: dict) -> dict | None:
+    """The clean-score histogram of a record at its selected checkpoint (None: not recorded)."""
+    hist = ((record.get("detection") or {}).get("selected") or {}).get("histogram")
+    return hist if isinstance(hist, dict) and hist.get("edges") else None
+
+
+def histogram_plots(section_stem, title, groups) -> list[Plot]:
+    """Per method that scores its training pairs: the clean scores of truly clean and truly
+    noisy rows at the selected checkpoint, one panel per noise ratio (first seed)."""
+    from matplotlib.figure import Figure
+
+    plots = []
+    labels = sorted(
+        {lab for (_, lab), rs in groups.items() if any(selected_histogram(r) for r in rs)}
+    )
+    for label in labels:
+        cells = []
+        for (ratio, lab), records in sorted(groups.items()):
+            with_hist = sorted(
+                (r for r in records if lab == label and selected_histogram(r)),
+                key=lambda r: r["seed"],
+            )
+            if with_hist:
+                cells.append((ratio, with_hist[0]))
+        ctx = _style()
+        try:
+            fig = Figure(figsize=(max(4.2, 2.7 * len(cells) + 0.8), 3.0), layout="constrained")
+            axes = fig.subplots(1, len(cells), squeeze=False)[0]
+            for ax, (ratio, record) in zip(axes, cells, strict=True):
+                hist = selected_histogram(record)
+                edges = hist["edges"]
+                for name, colour in (
+                    ("clean", PARTITION_COLOURS[0]),
+                    ("noisy", PARTITION_COLOURS[2]),
+                ):
+                    ax.stairs(hist[name], edges, color=colour, label=f"truly {name}", fill=False)
+                ax.set_title(f"{ratio * 100:g}% noise (seed {record['seed']})", loc="left")
+                ax.set_xlabel("clean score")
+            axes[0].set_ylabel("training rows")
+            fig.suptitle(
+                f"{label}: clean scores at the selected epoch — {title}",
+                x=0.01,
+                ha="left",
+                fontsize=10.5,
+            )
+            _legend(fig, axes[0], 2)
+            png, svg = _render(fig)
+        finally:
+            ctx.__exit__(None, None, None)
+        plots.append(
+            Plot(
+                f"{section_stem}-scores-{slug(label)}",
+                f"{label}: clean scores of truly clean and truly noisy training rows",
+                f"{label}: how the method's per-pair clean score (its loss or its estimate) "
+                "separates the truly clean rows from the truly noisy ones at the selected "
+                "checkpoint; first seed per ratio.",
+                png,
+                svg,
+            )
+        )
+    return plots
+
+
 # ---- hashing --------------------------------------------------------------------------------
 
 
@@ -475,5 +538,6 @@ def section_plots(
     detection = detection_plot(f"{section_stem}-detection", title, groups, styles)
     out["detection"] = [detection] if detection else []
     out["detection"] += partition_plots(section_stem, title, groups)
+    out["detection"] += histogram_plots(section_stem, title, groups)
     out["hashing"] = hashing_plots(section_stem, title, groups, styles)
     return out
