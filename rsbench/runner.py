@@ -515,11 +515,14 @@ class Runner:
             applied = fit.info.pop("onednn", None) if isinstance(fit.info, dict) else None
             if applied:  # what the oneDNN workaround changed in this fit (rsbench.engine.onednn)
                 record["environment"]["onednn"].update(applied)
+            detection_history = task.resume_state.get("detection_history", [])
             if self.grid.search:  # a tuning trial: validation only, the test split stays unread
-                self.search_record(record, fit, splits)
+                spread = self.search_record(record, fit, splits)
+                if fit.estimate() is not None or detection_history:
+                    record["detection"] = self.detection(pc, fit, noise_file, detection_history)
+                record["health"] = health.check(record, spread)
                 record["duration_s"] = round(time.perf_counter() - started, 3)
                 return record
-            detection_history = task.resume_state.get("detection_history", [])
             test = splits.test
             scorer = fit.retriever.scorer(test.images, test.texts)
             spread = health.score_spread(scorer)
@@ -568,9 +571,10 @@ class Runner:
         record["duration_s"] = round(time.perf_counter() - started, 3)
         return record
 
-    def search_record(self, record: dict[str, Any], fit, splits: DatasetSplits) -> None:
+    def search_record(self, record: dict[str, Any], fit, splits: DatasetSplits) -> float:
         """A tuning trial's record: its history and both validation scores of the selected
-        model (the split that selected it, and the clean split: the oracle selection)."""
+        model (the split that selected it, and the clean split: the oracle selection). Returns
+        the spread of the clean validation scores, for the health checks."""
         clean = splits.val.eval_set()
         scorer = fit.retriever.scorer(clean.images, clean.texts)
         clean_mr = rank_all(scorer, clean.caption_image)["plain"].metrics()["mR"]
@@ -583,7 +587,7 @@ class Runner:
             val_metrics={"mR": selected, "clean_mR": clean_mr},
             info=fit.info,
         )
-        record["health"] = health.check(record, health.score_spread(scorer))
+        return health.score_spread(scorer)
 
     def save_ranks(self, pc: PreparedCell, ranks, caption_image: np.ndarray) -> Path:
         """Every test query's rank (``<out>/ranks/<cell_id>.npz``), for analyses beyond R@K:

@@ -98,6 +98,7 @@ def test_the_test_split_is_never_read_during_search(tmp_path, monkeypatch, capsy
     records = list(iter_records([tmp_path / "tune"]))
     assert len(records) == 2 and all(r["status"] == "ok" and r["search"] for r in records)
     assert all(r["val_metrics"]["clean_mR"] > 0 for r in records)
+    assert all("near_chance" in r["health"]["checked"] for r in records)
     # the same broken test split fails an ordinary run: the guard is real
     run = ["run", "--methods", "infonce", "--datasets", "synthrs-tiny", "--epochs", "1"]
     run += ["--noise", "0.4", "--out", str(tmp_path / "runs"), "--no-leaderboard"]
@@ -185,3 +186,14 @@ def test_tpe_runs_the_defaults_first_then_its_suggestions(sampler, tmp_path, mon
     assert main(args) == 0, capsys.readouterr().err
     trials = studies(tmp_path / "tune")["quick:synthrs-tiny:caption_shuffle:0.4:small"]
     assert len(trials) == 3 and {} in [t.user_attrs["options"] for t in trials]
+
+
+def test_a_trial_of_a_detecting_method_records_its_detection(tmp_path, capsys):
+    args = ["tune", "--methods", "infonce_gmm", "--datasets", "synthrs-tiny", "--epochs", "2"]
+    assert main([*args, "--trials", "1", "--out", str(tmp_path / "tune")]) == 0, (
+        capsys.readouterr().err
+    )
+    (record,) = list(iter_records([tmp_path / "tune"]))
+    selected = record["detection"]["selected"]
+    assert 0 <= selected["auc"] <= 1 and sum(selected["histogram"]["noisy"]) > 0
+    assert record["health"]["checked"] and "metrics" not in record
