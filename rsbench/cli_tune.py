@@ -38,6 +38,11 @@ def add_tune_parser(sub) -> None:
     tune.add_argument("--data-root", dest="data_root", help="folder of local datasets")
     tune.add_argument("--config", type=Path, help="YAML grid config (methods with fixed options)")
     tune.add_argument("--out", default="runs/tune", help="run folder of the trials [runs/tune]")
+    tune.add_argument(
+        "--per-ratio",
+        action="store_true",
+        help="write one config per tuning ratio (its own choice) instead of one for all ratios",
+    )
     tune.set_defaults(executor=None)  # trials run in this process, one after another
     tune.add_argument(
         "--storage",
@@ -85,10 +90,14 @@ def cmd_tune(args) -> int:
             file=sys.stderr,
         )
     incomplete = [s["study"] for s in summaries if s["trials"] + s["failed"] < trials]
+    ratios = sorted({s["ratio"] for s in summaries}) if args.per_ratio else [None]
     for selection in SELECTIONS:
-        if all(selection in s["chosen"] for s in summaries):
-            path = out / f"tuned-{selection}.yaml"
-            atomic_write_text(path, tuned_config(summaries, selection, grid))
+        if not all(selection in s["chosen"] for s in summaries):
+            continue
+        for ratio in ratios:
+            suffix = "" if ratio is None else f"-{ratio:g}"
+            path = out / f"tuned-{selection}{suffix}.yaml"
+            atomic_write_text(path, tuned_config(summaries, selection, grid, ratio))
             print(f"rsbench tune: wrote {path} (rsbench run --config {path})", file=sys.stderr)
     if incomplete:
         print(

@@ -304,40 +304,99 @@ class Tuner:
             "seed": self.seed,
             "space": describe(study.space),
             "chosen": chosen,
+            "slots": {
+                t.user_attrs["slot"]: {
+                    "options": t.user_attrs.get("options") or {},
+                    "noisy_val_mR": t.value,
+                    "clean_val_mR": t.user_attrs.get("clean_mR"),
+                }
+                for t in trials
+            },
         }
 
 
-def tuned_config(summaries: list[dict[str, Any]], selection: str, grid: GridSpec) -> str:
+def choose(summaries: list[dict[str, Any]], selection: str) -> dict[str, dict[str, Any]]:
+    """Method → its chosen trial under ``selection``. A method tuned at one ratio takes its
+    study's best trial; tuned at several ratios (random search: slot k is the same point at every
+    ratio), the slot with the best mean score over those ratios."""
+    key = {"noisy": "noisy_val_mR", "clean": "clean_val_mR"}[selection]
+    by_method: dict[str, list[dict[str, Any]]] = {}
+    for s in summaries:
+        by_method.setdefault(s["method"], []).append(s)
+    picks = {}
+    for method, studies in by_method.items():
+        places = {(s["dataset"], s["noise_model"], s["profile"]) for s in studies}
+        if len(places) > 1:
+            raise RsbenchError(
+                f"method {method} was tuned on several datasets or noise models; write one config "
+                "per dataset and noise model (tune them one at a time)"
+            )
+        if len(studies) == 1:
+            pick = studies[0]["chosen"].get(selection)
+            if pick is not None:
+                picks[method] = {**pick, "ratios": [studies[0]["ratio"]]}
+            continue
+        if any(s["sampler"] != "random" for s in studies):
+            raise RsbenchError(
+                f"method {method} was tuned at several ratios with the {studies[0]['sampler']} "
+                "sampler, whose trials differ per ratio: use --per-ratio, or the random sampler"
+            )
+        common = set.intersection(*(set(s["slots"]) for s in studies))
+        scored = {
+            slot: [s["slots"][slot][key] for s in studies]
+            for slot in common
+            if all(_finite(s["slots"][slot][key]) for s in studies)
+        }
+        if not scored:
+            continue
+        slot = max(sorted(scored), key=lambda k: sum(scored[k]) / len(scored[k]))
+        means = {
+            name: sum(s["slots"][slot][name] for s in studies) / len(studies)
+            for name in ("noisy_val_mR", "clean_val_mR")
+        }
+        picks[method] = {
+            "slot": slot,
+            "options": studies[0]["slots"][slot]["options"],
+            **means,
+            "ratios": sorted(s["ratio"] for s in studies),
+        }
+    return picks
+
+
+def tuned_config(
+    summaries: list[dict[str, Any]], selection: str, grid: GridSpec, ratio: float | None = None
+) -> str:
     """A grid config (``rsbench run --config``) with each method's chosen options, applied at
-    every ratio of the usual 0–80 % grid; the search's provenance in comments."""
+    every ratio of the usual 0–80 % grid, or only at ``ratio`` (per-ratio tuning: chosen from
+    that ratio's study alone); the search's provenance in comments."""
     import yaml
 
-    methods: dict[str, dict[str, Any]] = {}
+    if ratio is not None:
+        summaries = [s for s in summaries if s["ratio"] == ratio]
+    picks = choose(summaries, selection)
     lines = [
         f"# Chosen by rsbench tune ({selection} validation selection"
         + (", the oracle" if selection == "clean" else ", realistic")
-        + "): the study, its budget and each choice.",
+        + "): the studies, their budget and each choice.",
     ]
     for s in summaries:
-        pick = s["chosen"].get(selection)
-        if pick is None:
-            continue
-        if s["method"] in methods:
-            raise RsbenchError(
-                f"method {s['method']} was tuned in several studies ({s['study']}, …): tune one "
-                "dataset, noise model and ratio at a time to write a config"
-            )
-        methods[s["method"]] = {**s["given_options"], **pick["options"]}
         lines.append(
             f"# {s['study']}: {s['trials']} trials ({s['epochs']} epochs, {s['sampler']} "
-            f"sampler, seed {s['seed']}); slot {pick['slot']}: noisy validation mR "
-            f"{pick['noisy_val_mR']:.2f}, clean {pick['clean_val_mR']:.2f}"
+            f"sampler, seed {s['seed']})"
         )
+    for method, pick in sorted(picks.items()):
+        at = ", ".join(f"{r * 100:g} %" for r in pick["ratios"])
+        mean = "mean " if len(pick["ratios"]) > 1 else ""
+        lines.append(
+            f"# {method}: slot {pick['slot']}, {mean}noisy validation mR "
+            f"{pick['noisy_val_mR']:.2f}, clean {pick['clean_val_mR']:.2f} (tuned at {at})"
+        )
+    given = {s["method"]: s["given_options"] for s in summaries}
     body = {
-        "methods": {name: _plain(opts) for name, opts in methods.items()},
+        "methods": {m: _plain({**given[m], **p["options"]}) for m, p in sorted(picks.items())},
         "datasets": [d.name for d in grid.datasets],
         "noise_models": [n.name for n in grid.noise_models],
-        "noise": "0,0.2,0.4,0.6,0.8",
+        "noise": "0,0.2,0.4,0.6,0.8" if ratio is None else f"{ratio:g}",
         "seeds": "0,1",
         "profile": grid.profile,
         **({"epochs": grid.epochs} if grid.epochs else {}),

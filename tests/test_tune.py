@@ -197,3 +197,56 @@ def test_a_trial_of_a_detecting_method_records_its_detection(tmp_path, capsys):
     selected = record["detection"]["selected"]
     assert 0 <= selected["auc"] <= 1 and sum(selected["histogram"]["noisy"]) > 0
     assert record["health"]["checked"] and "metrics" not in record
+
+
+def summary(ratio, sampler, slots):
+    return {
+        "study": f"m:d:n:{ratio:g}:small",
+        "method": "m",
+        "given_options": {"fixed": 1},
+        "dataset": "d",
+        "noise_model": "n",
+        "profile": "small",
+        "ratio": ratio,
+        "sampler": sampler,
+        "trials": len(slots),
+        "epochs": 2 * len(slots),
+        "seed": 0,
+        "slots": {
+            k: {"options": {"lr": k / 10}, "noisy_val_mR": v, "clean_val_mR": c}
+            for k, (v, c) in slots.items()
+        },
+        "chosen": {
+            "noisy": {"slot": max(slots, key=lambda k: slots[k][0]), "options": {}},
+        },
+    }
+
+
+def test_several_tuning_ratios_choose_the_point_with_the_best_mean():
+    from rsbench.errors import RsbenchError
+    from rsbench.tune import choose
+
+    low = summary(0.2, "random", {0: (30.0, 40.0), 1: (34.0, 41.0), 2: (20.0, 44.0)})
+    high = summary(0.6, "random", {0: (20.0, 30.0), 1: (12.0, 29.0), 2: (19.0, 35.0)})
+    noisy = choose([low, high], "noisy")["m"]  # means: slot 0 25, slot 1 23, slot 2 19.5
+    assert noisy["slot"] == 0 and noisy["noisy_val_mR"] == 25.0 and noisy["ratios"] == [0.2, 0.6]
+    clean = choose([low, high], "clean")["m"]  # means: 35, 35, 39.5
+    assert clean["slot"] == 2 and clean["options"] == {"lr": 0.2}
+    assert choose([low], "noisy")["m"]["slot"] == 1  # one ratio: its study's own choice
+    tpe = [summary(0.2, "tpe", {0: (1.0, 1.0)}), summary(0.6, "tpe", {0: (1.0, 1.0)})]
+    with pytest.raises(RsbenchError, match="use --per-ratio, or the random sampler"):
+        choose(tpe, "noisy")
+
+
+def test_per_ratio_tuning_writes_one_config_per_ratio(tmp_path, monkeypatch, capsys):
+    install_quick(tmp_path, monkeypatch)
+    args = [*tune_args(tmp_path, 2), "--tune-ratio", "0.2,0.4"]
+    assert main([*args, "--per-ratio"]) == 0, capsys.readouterr().err
+    out = tmp_path / "tune"
+    for ratio in ("0.2", "0.4"):
+        config = read_config(out / f"tuned-noisy-{ratio}.yaml")
+        assert config["noise"] == ratio and list(config["methods"]) == ["quick"]
+    assert main(args) == 0  # the same studies, one config for every ratio: nothing retrains
+    text = (out / "tuned-noisy.yaml").read_text()
+    assert "(tuned at 20 %, 40 %)" in text and "mean noisy validation mR" in text
+    assert build_grid(read_config(out / "tuned-noisy.yaml")).ratios == [0.0, 0.2, 0.4, 0.6, 0.8]
