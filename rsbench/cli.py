@@ -386,6 +386,8 @@ def executor_setting(args, configured):
     extra = list(getattr(args, "executor_options", []) or [])
     if args.executor is None and not flags and not extra:
         return configured
+    if args.executor is not None and not args.executor.strip():
+        raise RsbenchError("--executor is empty; valid: local, slurm or an installed executor")
     base = parse_executor(configured) if configured is not None else None
     name = args.executor or (base.name if base else "local")
     options = dict(base.options) if base is not None and base.name == name else {}
@@ -532,6 +534,10 @@ def cmd_leaderboard(args) -> int:
 
 
 def _report_check(result, out: Path) -> int:
+    if result.ok and not result.checked and not result.unchecked:
+        raise RsbenchError(
+            f"nothing to check in {out}: no leaderboard pages or records (records/*.jsonl) there"
+        )
     for rel in result.unchecked:
         print(
             f"rsbench: warning: {out / rel} has no committed records beside it "

@@ -349,3 +349,12 @@ def test_committed_leaderboards_are_indexed_and_up_to_date():
     result = check_folder(folder)
     assert result.ok, (result.changed, result.missing, result.unexpected)
     assert "synthrs.md" in result.checked and "synthrs.html" in result.checked
+
+
+def test_checking_a_folder_with_nothing_to_check_is_an_error(tmp_path, capsys):
+    from rsbench.cli import main as rsbench
+
+    (tmp_path / "empty").mkdir()
+    assert rsbench(["leaderboard", "--check", "--out", str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err
+    assert "nothing to check in" in err and err.count("\n") == 1

@@ -145,6 +145,12 @@ class LocalExecutor(Executor):
             )
         if cuda and o.workers != 1:
             raise RsbenchError("--workers is for CPU runs; on GPUs use --gpus and --cells-per-gpu")
+        cores = os.cpu_count() or 1
+        if not cuda and o.workers > 4 * cores:
+            raise RsbenchError(
+                f"--workers {o.workers} is more than 4 processes per CPU core ({cores} cores here); "
+                f"valid: 1 to {4 * cores}"
+            )
         return plan_slots(
             device,
             o.gpus,

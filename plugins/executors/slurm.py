@@ -54,6 +54,14 @@ def time_minutes(value: str | int) -> int:
             f"time {value!r} is not a Slurm time; valid: minutes, HH:MM:SS or D-HH:MM:SS"
         )
     days, a, b, c = (int(g) if g else None for g in match.groups())
+    subordinate = [b, c] if days is None else [b, c] + [a]  # minutes, seconds (hours after a day)
+    limits = [60, 60] if days is None else [60, 60, 24]
+    for field_value, limit in zip(subordinate, limits, strict=True):
+        if field_value is not None and field_value >= limit:
+            raise ValueError(
+                f"time {value!r} is not a Slurm time: {field_value} is out of range (minutes and "
+                "seconds below 60, hours below 24 after a day count); valid: e.g. 24:00:00, 2-00:00:00"
+            )
     if days is not None:  # D-HH[:MM[:SS]]
         minutes = days * 1440 + a * 60 + (b or 0) + (1 if c else 0)
     elif c is not None:  # HH:MM:SS
@@ -110,6 +118,13 @@ class SlurmExecutor(Executor):
 
         def __post_init__(self):
             self.minutes = time_minutes(self.time)
+            if self.mem is not None and not re.fullmatch(
+                r"\d+[KMGT]?", str(self.mem).strip(), re.I
+            ):
+                raise ValueError(
+                    f"mem {self.mem!r} is not a Slurm memory size; valid: a number with an optional "
+                    "unit K, M, G or T, e.g. 64G or 64000"
+                )
             for name in ("gpus_per_task", "max_requeue"):
                 if getattr(self, name) < 0:
                     raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
