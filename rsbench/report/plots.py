@@ -317,23 +317,22 @@ def partition_history(record: dict) -> dict[str, list[tuple[int, float | None, f
     return out
 
 
+def first_seed_cells(groups, has) -> dict[str, list[tuple[float, dict]]]:
+    """Method label → (ratio, its first-seed record) for every ratio where a record ``has``
+    what a per-method figure draws; labels in order, ratios ascending."""
+    out: dict[str, list[tuple[float, dict]]] = {}
+    for (ratio, label), records in sorted(groups.items()):
+        with_it = sorted((r for r in records if has(r)), key=lambda r: r["seed"])
+        if with_it:
+            out.setdefault(label, []).append((ratio, with_it[0]))
+    return dict(sorted(out.items()))
+
+
 def partition_plots(section_stem, title, groups) -> list[Plot]:
     from matplotlib.figure import Figure
 
     plots = []
-    labels = sorted(
-        {lab for (_, lab), rs in groups.items() if any(partition_history(r) for r in rs)}
-    )
-    for label in labels:
-        cells = []
-        for (ratio, lab), records in sorted(groups.items()):
-            if lab != label:
-                continue
-            with_groups = sorted(
-                (r for r in records if partition_history(r)), key=lambda r: r["seed"]
-            )
-            if with_groups:
-                cells.append((ratio, with_groups[0]))
+    for label, cells in first_seed_cells(groups, partition_history).items():
         names: list[str] = []
         for _, r in cells:
             names += [n for n in partition_history(r) if n not in names]
@@ -408,18 +407,7 @@ def histogram_plots(section_stem, title, groups) -> list[Plot]:
     from matplotlib.figure import Figure
 
     plots = []
-    labels = sorted(
-        {lab for (_, lab), rs in groups.items() if any(selected_histogram(r) for r in rs)}
-    )
-    for label in labels:
-        cells = []
-        for (ratio, lab), records in sorted(groups.items()):
-            with_hist = sorted(
-                (r for r in records if lab == label and selected_histogram(r)),
-                key=lambda r: r["seed"],
-            )
-            if with_hist:
-                cells.append((ratio, with_hist[0]))
+    for label, cells in first_seed_cells(groups, selected_histogram).items():
         ctx = _style()
         try:
             fig = Figure(figsize=(max(4.2, 2.7 * len(cells) + 0.8), 3.0), layout="constrained")
