@@ -114,8 +114,9 @@ def check(record: dict[str, Any], score_spread: float | None = None) -> dict[str
                 warn(
                     "degenerate_partition",
                     f"'{group}' holds {100 * min(values):.1f}–{100 * max(values):.1f} % of the "
-                    f"training rows at every epoch ({len(values)}); truly noisy: "
-                    f"{100 * noisy_rate:.1f} %",
+                    f"training rows at every epoch ({len(values)}) against a true noisy share "
+                    f"of {100 * noisy_rate:.1f} %: the method trains on that group's loss alone "
+                    "(a threshold set for another loss scale does this)",
                 )
     val = [e.get("val_mR") for e in history if _finite(e.get("val_mR"))]
     sizes = ((record.get("dataset") or {}).get("sizes") or {}).get("val") or {}

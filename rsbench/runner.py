@@ -274,7 +274,7 @@ class Runner:
         check_writable(out)
         write_plan(out, [plan_entry(pc) for pc in cells], grid_settings(self.grid))
         result = GridResult(datasets={c.cell.dataset.name for c in cells})
-        self.isolate = self.recover_crashes(cells, device)
+        self.recover_crashes(cells, device)
         todo = self.classify(cells, executor, result)
         progress.say(
             f"rsbench: {len(todo)} cells to run, results in {out}"
@@ -296,15 +296,22 @@ class Runner:
     def classify(
         self, cells: list[PreparedCell], executor, result: GridResult
     ) -> list[PreparedCell]:
-        """The cells to run; the others go into ``result`` as skipped, held or queued."""
+        """The cells to run; the others go into ``result`` as skipped, held or queued. A cell
+        to run whose record says its process died (a worker's, or this one's in-process) goes
+        into ``self.isolate``: in-process executors run it in a worker process of its own."""
         out = self.grid.out
         queued = executor.queued(out, [pc.cell_id for pc in cells])
         todo = []
+        self.isolate = set()
         for pc in cells:
             holder = celllock.holder_of(out, pc.cell_id)
+            record = read_record(record_path(out, pc.cell_id)) if holder is None else None
+            status = (record or {}).get("status")
+            if status == "failed" and ((record.get("error") or {}).get("type") in DIED):
+                self.isolate.add(pc.cell_id)
             if holder is not None:
                 result.held[pc.cell_id] = holder.describe()
-            elif not self.force and self.is_done(pc.cell_id):
+            elif not self.force and status == "ok":
                 result.skipped.append(pc.cell_id)
                 self.remove_checkpoint(pc.cell_id)  # left by a run killed after the record
             elif pc.cell_id in queued:
@@ -354,28 +361,22 @@ class Runner:
             remove_marker(out, pc.cell_id)
         return CellOutcome(pc.cell_id, record["status"], record)
 
-    def recover_crashes(self, cells: list[PreparedCell], device: str) -> set[str]:
-        """Record the cells that crashed an earlier in-process run (`rsbench.crashnote`) and
-        return the ids of the cells that must run in a worker process of their own: those, and
-        those whose record says their process died before (a worker's or this one's)."""
+    def recover_crashes(self, cells: list[PreparedCell], device: str) -> None:
+        """Record the cells that crashed an earlier in-process run (`rsbench.crashnote`) as
+        failed (``ProcessDied``); `classify` then sends them to a worker of their own."""
         out = self.grid.out
         noted = set(crashnote.noted(out))
-        isolate = set()
-        for pc in cells:
-            crash = crashnote.read_note(out, pc.cell_id) if pc.cell_id in noted else None
-            if crash is not None:
-                if crash.signal:
-                    self.record_crash(pc, device, crash.message(), crash.trace, "ProcessDied")
-                    progress.say(
-                        f"rsbench: {pc.cell.label()} crashed the process that ran it "
-                        f"({crash.signal}): recorded as failed (see its record)"
-                    )
-                crashnote.clear(out, pc.cell_id)
-            record = read_record(record_path(out, pc.cell_id))
-            error = (record or {}).get("error") or {}
-            if record and record.get("status") == "failed" and error.get("type") in DIED:
-                isolate.add(pc.cell_id)
-        return isolate
+        for pc in (pc for pc in cells if pc.cell_id in noted):
+            crash = crashnote.read_note(out, pc.cell_id)
+            if crash is None:
+                continue  # its cell runs right now
+            if crash.signal:
+                self.record_crash(pc, device, crash.message(), crash.trace, "ProcessDied")
+                progress.say(
+                    f"rsbench: {pc.cell.label()} crashed the process that ran it "
+                    f"({crash.signal}): recorded as failed (see its record)"
+                )
+            crashnote.clear(out, pc.cell_id)
 
     def record_crash(
         self,
@@ -516,45 +517,11 @@ class Runner:
             if applied:  # what the oneDNN workaround changed in this fit (rsbench.engine.onednn)
                 record["environment"]["onednn"].update(applied)
             detection_history = task.resume_state.get("detection_history", [])
-            if self.grid.search:  # a tuning trial: validation only, the test split stays unread
-                spread = self.search_record(record, fit, splits)
-                if fit.estimate() is not None or detection_history:
-                    record["detection"] = self.detection(pc, fit, noise_file, detection_history)
-                record["health"] = health.check(record, spread)
-                record["duration_s"] = round(time.perf_counter() - started, 3)
-                return record
-            test = splits.test
-            scorer = fit.retriever.scorer(test.images, test.texts)
-            spread = health.score_spread(scorer)
-            ranks = rank_all(scorer, test.caption_image, test.texts)
-            results = {mode: r.metrics() for mode, r in ranks.items()}
-            ranks_file = self.save_ranks(pc, ranks, test.caption_image)
-            best = selected_epoch(fit)
-            record.update(
-                status="ok",
-                metrics=results["plain"],
-                metrics_multi=results["multi"],
-                best_epoch=fit.best_epoch,
-                val_metrics={"mR": best.get("val_mR")},
-                history=fit.history,
-                used_ground_truth=task.used_ground_truth,
-                trusted_subset=task.trusted_subset,
-                info=fit.info,
-                effective_batch_size=fit.info.get("effective_batch_size"),
-                test_hits=encode_hits(ranks["plain"].i2t, ranks["plain"].t2i, test.caption_image),
-                ranks_file=str(ranks_file),
+            spread = (
+                self.search_record(record, fit, splits)  # a tuning trial: test split unread
+                if self.grid.search
+                else self.test_record(record, pc, fit, task, splits.test)
             )
-            if task.resumed_from_epoch:
-                record["resumed_from_epoch"] = task.resumed_from_epoch
-            diagnostics = {
-                name: rank_all(d, test.caption_image)["plain"].metrics()
-                for name, d in fit.retriever.diagnostic_scorers(test.images, test.texts).items()
-            }
-            if diagnostics:
-                record["metrics_diagnostic"] = diagnostics
-            hashing = hashing_record(fit.retriever, test)
-            if hashing is not None:
-                record["metrics_hashing"] = hashing
             if fit.estimate() is not None or detection_history:
                 record["detection"] = self.detection(pc, fit, noise_file, detection_history)
             record["health"] = health.check(record, spread)
@@ -570,6 +537,43 @@ class Runner:
             }
         record["duration_s"] = round(time.perf_counter() - started, 3)
         return record
+
+    def test_record(self, record: dict[str, Any], pc: PreparedCell, fit, task, test) -> float:
+        """The test evaluation of a trained cell into its record: R@K both ways (plain and
+        multi-positive), per-query ranks, diagnostics and hashing mAP where the method has them.
+        Returns the spread of the test scores, for the health checks."""
+        scorer = fit.retriever.scorer(test.images, test.texts)
+        spread = health.score_spread(scorer)
+        ranks = rank_all(scorer, test.caption_image, test.texts)
+        results = {mode: r.metrics() for mode, r in ranks.items()}
+        ranks_file = self.save_ranks(pc, ranks, test.caption_image)
+        best = selected_epoch(fit)
+        record.update(
+            status="ok",
+            metrics=results["plain"],
+            metrics_multi=results["multi"],
+            best_epoch=fit.best_epoch,
+            val_metrics={"mR": best.get("val_mR")},
+            history=fit.history,
+            used_ground_truth=task.used_ground_truth,
+            trusted_subset=task.trusted_subset,
+            info=fit.info,
+            effective_batch_size=fit.info.get("effective_batch_size"),
+            test_hits=encode_hits(ranks["plain"].i2t, ranks["plain"].t2i, test.caption_image),
+            ranks_file=str(ranks_file),
+        )
+        if task.resumed_from_epoch:
+            record["resumed_from_epoch"] = task.resumed_from_epoch
+        diagnostics = {
+            name: rank_all(d, test.caption_image)["plain"].metrics()
+            for name, d in fit.retriever.diagnostic_scorers(test.images, test.texts).items()
+        }
+        if diagnostics:
+            record["metrics_diagnostic"] = diagnostics
+        hashing = hashing_record(fit.retriever, test)
+        if hashing is not None:
+            record["metrics_hashing"] = hashing
+        return spread
 
     def search_record(self, record: dict[str, Any], fit, splits: DatasetSplits) -> float:
         """A tuning trial's record: its history and both validation scores of the selected

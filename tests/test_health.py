@@ -62,7 +62,8 @@ def test_every_row_in_one_group_against_the_truth_is_a_degenerate_partition():
     r = record(history, noisy=0.2)
     assert names(r) == ["degenerate_partition"]
     detail = health.check(r)["warnings"][0]["detail"]
-    assert "'noisy' holds 100.0–100.0 %" in detail and "truly noisy: 20.0 %" in detail
+    assert "'noisy' holds 100.0–100.0 %" in detail and "a true noisy share of 20.0 %" in detail
+    assert "trains on that group's loss alone" in detail
     # one healthy epoch is enough to clear it
     history[1].update(share_clean=0.5, share_noisy=0.5)
     assert names(record(history, noisy=0.2)) == []

@@ -28,6 +28,7 @@ reproduce a run made without it, or to check a fixed torch); each record says wh
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -89,14 +90,19 @@ def protect(model: nn.Module, device: str) -> dict[str, Any]:
     }
 
 
-def describe() -> dict[str, Any]:
-    """The oneDNN facts of this process for a record: version, ISA cap, workaround setting."""
-    version = None
+@functools.cache
+def version() -> str | None:
+    """oneDNN's version in this torch build (None: built without it)."""
     for line in torch.__config__.show().splitlines():
         if "MKL-DNN v" in line:  # "Intel(R) MKL-DNN v3.12.0 (Git Hash …)"
-            version = line.split("MKL-DNN v", 1)[1].split()[0]
+            return line.split("MKL-DNN v", 1)[1].split()[0]
+    return None
+
+
+def describe() -> dict[str, Any]:
+    """The oneDNN facts of this process for a record: version, ISA cap, workaround setting."""
     return {
-        "version": version,
+        "version": version(),
         "max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
         "guard": os.environ.get(ENV, "on").strip().lower(),
     }
