@@ -240,6 +240,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also show multi-positive retrieval tables (identical captions count as correct)",
     )
+    board.add_argument(
+        "--track",
+        dest="tracks",
+        action="append",
+        default=[],
+        metavar="[NAME=]CONFIG",
+        help="show the cells of this grid config as a track (repeatable: e.g. the paper grid "
+        "and rsbench tune's tuned-noisy.yaml and tuned-clean.yaml); kept in the record export",
+    )
 
     data = sub.add_parser("data", help="check local datasets and where they are read from")
     data_sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND", parser_class=Parser)
@@ -512,6 +521,7 @@ def cmd_leaderboard(args) -> int:
     loaded = load_records(run_dirs)
     warn_left_out(loaded)
     records = loaded.records
+    tracks = board_tracks(loaded.tracks, args.tracks)
     if not records:
         raise RsbenchError(
             f"no cell records found in {', '.join(map(str, run_dirs))} "
@@ -520,10 +530,16 @@ def cmd_leaderboard(args) -> int:
     if args.check:
         by_dataset = group_by_dataset(records)
         multi = dict.fromkeys(by_dataset, args.multi_positive)
-        result = board.check_boards(args.out, by_dataset, multi, formats if args.formats else ())
+        result = board.check_boards(
+            args.out,
+            by_dataset,
+            multi,
+            formats if args.formats else (),
+            dict.fromkeys(by_dataset, tracks),
+        )
         return _report_check(result, args.out)
     written = board.write_folder(
-        records, args.out, multi_positive=args.multi_positive, formats=formats
+        records, args.out, multi_positive=args.multi_positive, formats=formats, tracks=tracks
     )
     for path in written:
         if path.suffix != ".png" and path.suffix != ".svg":
@@ -531,6 +547,17 @@ def cmd_leaderboard(args) -> int:
     figures = sum(p.suffix in (".png", ".svg") for p in written)
     print(f"rsbench: {len(written)} files in {args.out} ({figures} figure files)", file=sys.stderr)
     return 0
+
+
+def board_tracks(loaded: list, specs: list[str]) -> list:
+    """The tracks of a board: those kept in the record exports read, then each ``--track``
+    (a config given again replaces its name's cells with what the config runs now)."""
+    from rsbench.plugins import get_plugins
+    from rsbench.report.tracks import merge_tracks, track_from_config
+
+    given = [track_from_config(spec, get_plugins()) for spec in specs]
+    names = {t.name for t in given}
+    return merge_tracks([*given, *(t for t in loaded if t.name not in names)])
 
 
 def _report_check(result, out: Path) -> int:

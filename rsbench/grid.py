@@ -53,6 +53,7 @@ CONFIG_KEYS = (
     "weights_dir",
     "executor",
     "keep_checkpoints",
+    "track",
 )
 VALIDATION_MODES = ("clean", "noisy")
 PROFILES = ("auto", "small", "paper")
@@ -267,6 +268,9 @@ def read_config(path: Path) -> dict[str, Any]:
         raise RsbenchError(
             f"config file {path}: unknown key {unknown[0]!r}; valid keys: {', '.join(CONFIG_KEYS)}"
         )
+    from rsbench.report.tracks import parse_track_block
+
+    parse_track_block(data.get("track"), f"config file {path}")  # read by rsbench leaderboard
     return data
 
 

@@ -30,13 +30,16 @@ import hashlib
 import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rsbench.fileio import atomic_write_text, canonical_json
 from rsbench.metrics import METRIC_NAMES
 from rsbench.names import child_path
 from rsbench.statistics import ALPHA, RESAMPLES, Comparison, leads
 from rsbench.validation import check_output_file
+
+if TYPE_CHECKING:
+    from rsbench.report.tracks import Track
 
 # (section key, the section's records) -> {slot: Markdown lines}; see render_section.
 SectionExtras = Callable[[tuple, list[dict]], dict[str, list[str]]]
@@ -155,11 +158,13 @@ def render_dataset(
     *,
     header: list[str] | None = None,
     extras: SectionExtras | None = None,
+    tracks: list[Track] | None = None,
 ) -> str:
     """The Markdown leaderboard of one dataset.
 
     ``header``: more lines for the list under the title (e.g. where the records are);
-    ``extras``: per section, more Markdown at named places (see ``render_section``)."""
+    ``extras``: per section, more Markdown at named places (see ``render_section``);
+    ``tracks``: each section is shown once per track (``rsbench.report.tracks``)."""
     ok = [r for r in records if r.get("status") == "ok"]
     failed = [r for r in records if r.get("status") != "ok"]
     lines = [f"# {dataset} leaderboard", ""]
@@ -189,10 +194,13 @@ def render_dataset(
     lines.extend(header or [])
     lines.append("")
 
-    sections = group_sections(records)
+    sections = group_sections(records, tracks)
+    if tracks:
+        lines.extend(tracks_side_by_side(sections))
     for key in sorted(sections):
         more = extras(key, sections[key]) if extras else None
-        lines.extend(render_section(sections[key], multi_positive, extras=more))
+        track = section_track(key, tracks)
+        lines.extend(render_section(sections[key], multi_positive, extras=more, track=track))
     if failed:
         lines += ["## Failed cells", "", "Recorded as failed and left out of the tables above:", ""]
         for r in sorted(
@@ -213,12 +221,63 @@ def render_dataset(
     return "\n".join(lines).rstrip() + "\n"
 
 
-def group_sections(records: list[dict]) -> dict[tuple, list[dict]]:
-    """Records by section: noise model and options, profile, validation, dataset version, split."""
+def group_sections(
+    records: list[dict], tracks: list[Track] | None = None
+) -> dict[tuple, list[dict]]:
+    """Records by section: noise model and options, profile, validation, dataset version, split;
+    with tracks, by track first (a record in two tracks is in both sections; one in none, in
+    the ``other`` track's)."""
+    from rsbench.report.tracks import OTHER, memberships
+
     sections: dict[tuple, list[dict]] = {}
     for r in records:
-        sections.setdefault(_section_key(r), []).append(r)
+        if not tracks:
+            sections.setdefault(_section_key(r), []).append(r)
+            continue
+        for order, track in memberships(r, tracks):
+            key = (f"{order:03d}", track.name if track else OTHER, *_section_key(r))
+            sections.setdefault(key, []).append(r)
     return sections
+
+
+def tracks_side_by_side(sections: dict[tuple, list[dict]]) -> list[str]:
+    """Per protocol, one mR-by-noise table with a row per method and track: what tuning
+    changed, at a glance (each track's own section has the detail)."""
+    by_protocol: dict[tuple, dict[tuple[float, str], list[dict]]] = {}
+    for key in sorted(sections):
+        ok = [r for r in sections[key] if r.get("status") == "ok"]
+        labels = _method_labels(ok)
+        merged = by_protocol.setdefault(key[2:], {})
+        for (ratio, label), rs in _groups(ok, labels).items():
+            merged[(ratio, f"{label} [{key[1]}]")] = rs
+    lines = ["## Tracks side by side", "", TRACKS_TEXT, ""]
+    for protocol, groups in by_protocol.items():
+        if not groups:
+            continue
+        first = next(iter(groups.values()))[0]
+        lines.append(
+            f"### {first['noise']['model']}, {first['method'].get('profile', 'small')} profile"
+            + (f", {protocol[4]} validation" if protocol[4] != "clean" else "")
+        )
+        lines += ["", mr_table(groups), ""]
+    return lines
+
+
+TRACKS_TEXT = (
+    "mR (mean ± std over training seeds) of every method in every track: `[paper]` the "
+    "methods' own hyperparameters, `[tuned]` those chosen by the same search budget for every "
+    "method on the noisy validation split, `[oracle]` those chosen on the clean validation "
+    "split (not available in practice). A tuned choice equal to the paper's values shares its "
+    "cells. Each track's section below has the full tables, the budget and the choices."
+)
+
+
+def section_track(key: tuple, tracks: list[Track] | None) -> Track | None | bool:
+    """The track of a section key: a Track, ``False`` for the ``other`` records of a tracked
+    board, ``None`` on a board without tracks."""
+    if not tracks:
+        return None
+    return next((t for t in tracks if t.name == key[1]), False)
 
 
 def render_section(
@@ -226,10 +285,14 @@ def render_section(
     multi_positive: bool = False,
     *,
     extras: dict[str, list[str]] | None = None,
+    track: Track | None | bool = None,
 ) -> list[str]:
     """One protocol's section. ``extras`` adds Markdown lines after the retrieval tables
     (``after_retrieval``), the mR table (``after_mr``), the detection table
-    (``after_detection``) and before the Methods table (``before_methods``)."""
+    (``after_detection``) and before the Methods table (``before_methods``). ``track``: the
+    section's track (see ``section_track``)."""
+    from rsbench.report.tracks import OTHER, budget_line
+
     extras = extras or {}
     first = records[0]
     noise, method = first["noise"], first["method"]
@@ -238,6 +301,8 @@ def render_section(
     title = f"## {noise['model']} ({noise.get('level', '?')}-level noise), {method.get('profile', 'small')} profile"
     if validation != "clean":
         title += f", {validation} validation"
+    if track is not None:
+        title += f" — {track.title if track else OTHER + ' (in no track)'}"
     seeds = ", ".join(map(str, sorted({r["noise"]["seed"] for r in records})))
     last = sorted(  # methods that keep their last epoch (as official code reporting it does)
         {
@@ -253,6 +318,9 @@ def render_section(
         f"- Protocol: `{noise['model']}` version {noise['version']}, options: {_fmt_options(noise.get('params', {}))}; "
         f"noise seed {seeds}; checkpoint selected on the {validation} validation split{kept}",
     ]
+    budget = budget_line(track) if track else None
+    if budget:
+        lines.append(budget)
     if not ok:
         return [*lines, "", "No cell of this protocol finished.", ""]
     epochs = sorted(
@@ -298,7 +366,7 @@ def render_section(
         lines += ["", detection]
     lines += _extra(extras, "after_detection")
     lines += _extra(extras, "before_methods")
-    lines += ["", "### Methods", "", methods_table(ok, labels)]
+    lines += ["", "### Methods", "", methods_table(ok, labels, track or None)]
     config = reproduce_config(records)
     if config:
         lines += [
@@ -512,9 +580,11 @@ def detection_table(groups: dict[tuple[float, str], list[dict]]) -> str | None:
     )
 
 
-def methods_table(ok: list[dict], labels: dict[str, str]) -> str:
-    """Each method configuration: version, plugin, oracle use, the options set, then all options."""
+def methods_table(ok: list[dict], labels: dict[str, str], track: Track | None = None) -> str:
+    """Each method configuration: version, plugin, oracle use, the options set, then all options;
+    on a tuned track, also each method's search budget and choice."""
     from rsbench.report.fields import backbone, trusted_subset
+    from rsbench.report.tracks import chosen_columns
 
     # Columns for optional record fields appear only when some record has them.
     show_backbone = any(backbone(r) is not None for r in ok)
@@ -532,8 +602,12 @@ def methods_table(ok: list[dict], labels: dict[str, str]) -> str:
             row.append(backbone(r) or "–")
         if show_trusted and len(row) == 5 + show_backbone:
             row.append(trusted_subset(r) or "no")
+        chosen = chosen_columns(track, m["name"])
+        if chosen and len(row) == 5 + show_backbone + show_trusted:
+            row.extend(chosen)
     header = ["Method", "Version", "Plugin", "Uses clean labels", "Options set"]
     header += ["Backbone"] * show_backbone + ["Trusted clean subset"] * show_trusted
+    header += ["Search spent", "Chosen (validation mR)"] * bool(chosen_columns(track, ""))
     table = _table(header, [rows[k] for k in sorted(rows)], ["left"] * len(header))
     return "\n".join([table, "", "All options:", "", *(f"- {k}: {full[k]}" for k in sorted(full))])
 

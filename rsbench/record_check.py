@@ -140,6 +140,8 @@ class LoadedRecords:
     records: list[dict[str, Any]] = field(default_factory=list)
     #: (file, why) of each file left out
     left_out: list[tuple[Path, str]] = field(default_factory=list)
+    #: the tracks kept in the headers of the record exports read (``rsbench.report.tracks``)
+    tracks: list = field(default_factory=list)
 
 
 def record_files(run_dirs: Iterable[Path]) -> list[Path]:
@@ -165,13 +167,15 @@ def export_files(run_dirs: Iterable[Path]) -> list[Path]:
 def load_records(run_dirs: Iterable[Path]) -> LoadedRecords:
     """Every record under ``run_dirs`` (run folders, record files or leaderboard exports);
     unreadable ones left out, malformed ones an error."""
-    from rsbench.report.board import read_records_export
+    from rsbench.report.board import header_tracks, read_records_export
 
     loaded = LoadedRecords()
     run_dirs = list(map(Path, run_dirs))
     exports = export_files(run_dirs)
     for path in exports:
-        for record in read_records_export(path)[1]:
+        header, records = read_records_export(path)
+        loaded.tracks.extend(header_tracks(header, path))
+        for record in records:
             try:
                 check_record(record)
             except FieldError as exc:

@@ -298,6 +298,7 @@ class Tuner:
             "ratio": study.ratio,
             "profile": study.profile,
             "trials": len(trials),
+            "budget": self.trials,
             "failed": failed,
             "epochs": sum(e for e in epochs if isinstance(e, int)),
             "sampler": self.sampler,
@@ -393,6 +394,7 @@ def tuned_config(
         )
     given = {s["method"]: s["given_options"] for s in summaries}
     body = {
+        "track": track_block(summaries, picks, selection),
         "methods": {m: _plain({**given[m], **p["options"]}) for m, p in sorted(picks.items())},
         "datasets": [d.name for d in grid.datasets],
         "noise_models": [n.name for n in grid.noise_models],
@@ -402,6 +404,40 @@ def tuned_config(
         **({"epochs": grid.epochs} if grid.epochs else {}),
     }
     return "\n".join(lines) + "\n" + yaml.safe_dump(body, sort_keys=False)
+
+
+TRACK_TITLES = {
+    "noisy": "tuned hyperparameters (noisy-validation selection)",
+    "clean": "oracle: tuned hyperparameters selected on the clean validation split",
+}
+
+
+def track_block(summaries: list[dict[str, Any]], picks: dict, selection: str) -> dict[str, Any]:
+    """The config's ``track:`` block: what ``rsbench leaderboard --track`` shows of the search
+    (its budget, and per method the trials and epochs spent and the choice)."""
+    first = summaries[0]
+    methods = {}
+    for method, pick in sorted(picks.items()):
+        studies = [s for s in summaries if s["method"] == method]
+        methods[method] = {
+            "slot": pick["slot"],
+            "options": _plain(pick["options"]),
+            "noisy_val_mR": round(pick["noisy_val_mR"], 4),
+            "clean_val_mR": round(pick["clean_val_mR"], 4),
+            "trials": sum(s["trials"] for s in studies),
+            "failed": sum(s["failed"] for s in studies),
+            "epochs": sum(s["epochs"] for s in studies),
+        }
+    return {
+        "name": "tuned" if selection == "noisy" else "oracle",
+        "title": TRACK_TITLES[selection],
+        "selection": selection,
+        "trials": max(s.get("budget", s["trials"] + s["failed"]) for s in summaries),
+        "sampler": first["sampler"],
+        "seed": first["seed"],
+        "tuning_ratios": sorted({s["ratio"] for s in summaries}),
+        "methods": methods,
+    }
 
 
 def _plain(options: dict[str, Any]) -> dict[str, Any]:

@@ -250,3 +250,36 @@ def test_per_ratio_tuning_writes_one_config_per_ratio(tmp_path, monkeypatch, cap
     text = (out / "tuned-noisy.yaml").read_text()
     assert "(tuned at 20 %, 40 %)" in text and "mean noisy validation mR" in text
     assert build_grid(read_config(out / "tuned-noisy.yaml")).ratios == [0.0, 0.2, 0.4, 0.6, 0.8]
+
+
+def test_the_tuned_configs_define_tracks_that_the_leaderboard_shows(tmp_path, monkeypatch, capsys):
+    """tune → run the paper grid and the tuned grid → one leaderboard with both tracks, which
+    the committed record export alone regenerates."""
+    from rsbench.report.board import check_folder, read_records_export
+
+    install_quick(tmp_path, monkeypatch)
+    assert main([*tune_args(tmp_path, 2), "--seed", "3"]) == 0
+    tuned = tmp_path / "tune" / "tuned-noisy.yaml"
+    block = read_config(tuned)["track"]
+    assert block["name"] == "tuned" and block["selection"] == "noisy"
+    assert block["trials"] == 2 and block["tuning_ratios"] == [0.4]
+    pick = block["methods"]["quick"]
+    assert pick["trials"] == 2 and pick["slot"] in (0, 1)
+    assert read_config(tmp_path / "tune" / "tuned-clean.yaml")["track"]["name"] == "oracle"
+    paper = quick_config(tmp_path)
+    runs, board = tmp_path / "runs", tmp_path / "board"
+    for config in (paper, tuned):
+        assert main(["run", "--config", str(config), "--noise", "0,0.4", "--out", str(runs)]) == 0
+    capsys.readouterr()
+    tracks = ["--track", f"paper={paper}", "--track", str(tuned)]
+    assert main(["leaderboard", str(runs), "--out", str(board), *tracks]) == 0
+    text = (board / "synthrs-tiny.md").read_text()
+    assert "— paper" in text and "— tuned hyperparameters (noisy-validation selection)" in text
+    assert "other (in no track)" not in text  # every run cell belongs to a track
+    assert "| quick [tuned] " in text and "| quick [paper] " in text
+    assert f"slot {pick['slot']}: " in text
+    header, records = read_records_export(board / "records/synthrs-tiny.jsonl")
+    shared = set(header["tracks"][0]["cells"]) & set(header["tracks"][1]["cells"])
+    assert len(records) == (4 if pick["slot"] == 0 else 6)  # the tuned grid: seeds 0 and 1
+    assert bool(shared) == (pick["slot"] == 0)  # a tuned choice equal to the defaults: shared
+    assert check_folder(board).ok

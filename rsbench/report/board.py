@@ -38,10 +38,16 @@ HEADER_KEY = "rsbench_leaderboard_records"
 # ---- records export ------------------------------------------------------------------------
 
 
-def records_export(dataset: str, records: list[dict], multi_positive: bool) -> bytes:
-    """``records/<dataset>.jsonl``: the leaderboard's settings, then every record on one line."""
+def records_export(
+    dataset: str, records: list[dict], multi_positive: bool, tracks: list | None = None
+) -> bytes:
+    """``records/<dataset>.jsonl``: the leaderboard's settings (its tracks too, when it has
+    some), then every record on one line."""
     header = {HEADER_KEY: 1, "dataset": dataset, "multi_positive": multi_positive}
     header["cells"] = len(records)
+    if tracks:
+        ids = {r["cell_id"] for r in records}
+        header["tracks"] = [t.to_json(ids) for t in tracks]
     lines = [canonical_json(header)]
     lines += [canonical_json(r) for r in sorted(records, key=lambda r: r["cell_id"])]
     return ("\n".join(lines) + "\n").encode("utf-8")
@@ -72,12 +78,23 @@ def read_records_export(path: Path) -> tuple[dict, list[dict]]:
     return header, records
 
 
+def header_tracks(header: dict, path: Path) -> list:
+    """The tracks kept in a record export's header (none: an empty list)."""
+    from rsbench.report.tracks import Track
+
+    tracks = header.get("tracks") or []
+    if not isinstance(tracks, list):
+        raise RsbenchError(f"{path}: 'tracks' in the header must be a list")
+    return [Track.from_json(t, str(path)) for t in tracks]
+
+
 # ---- one dataset's board ------------------------------------------------------------------
 
 
 def section_stems(sections: dict[tuple, list[dict]]) -> dict[tuple, str]:
     """A readable, unique file-name stem per section: ``<noise model>-<profile>[-<validation>]``,
     with a short hash where two sections would share one."""
+    from rsbench.leaderboard import _section_key
     from rsbench.report.plots import slug
 
     base = {}
@@ -86,6 +103,8 @@ def section_stems(sections: dict[tuple, list[dict]]) -> dict[tuple, str]:
         name = f"{first['noise']['model']}-{first['method'].get('profile', 'small')}"
         if first.get("validation", "clean") != "clean":
             name += f"-{first['validation']}-validation"
+        if len(key) > len(_section_key(first)):  # a tracked board: the track's name too
+            name += f"-{key[1]}"
         base[key] = slug(name)
     counts: dict[str, int] = {}
     for stem in base.values():
@@ -109,6 +128,7 @@ class Section:
     groups: dict[tuple[float, str], list[dict]]
     oracle: set[str]
     published: Any = None
+    track: Any = None
     _plots: dict[str, list[Any]] | None = field(default=None, repr=False)
 
     @property
@@ -149,6 +169,7 @@ class DatasetBoard:
     records: list[dict]
     multi_positive: bool
     sections: list[Section]
+    tracks: list = field(default_factory=list)
 
     @property
     def plot_dir(self) -> str:
@@ -169,6 +190,7 @@ class DatasetBoard:
             self.multi_positive,
             header=header,
             extras=lambda key, _records: self._extras(by_key[key]),
+            tracks=self.tracks,
         )
 
     def _extras(self, section: Section) -> dict[str, list[str]]:
@@ -194,7 +216,8 @@ class DatasetBoard:
                 "",
                 *self._figure_lines(section.plots.get("hashing", [])),
             ]
-        if section.published is not None:  # after everything measured, before the Methods
+        first_track = not self.tracks or (section.track and section.track is self.tracks[0])
+        if section.published is not None and first_track:  # once, before the Methods
             block = published.markdown_block(section.published, self.dataset)
             out["before_methods"] = [*out.get("before_methods", []), "", *block]
         return out
@@ -246,22 +269,36 @@ def hashing_table(groups: dict[tuple[float, str], list[dict]]) -> str:
     )
 
 
-def section_title(dataset: str, first: dict) -> str:
+def section_title(dataset: str, first: dict, track: Any = None) -> str:
     title = (
         f"{dataset}, {first['noise']['model']} noise, {first['method'].get('profile', 'small')} "
         "profile"
     )
     if first.get("validation", "clean") != "clean":
         title += f", {first['validation']} validation"
+    if track:
+        title += f", {track.name}"
     return title
 
 
-def build_board(dataset: str, records: list[dict], multi_positive: bool = False) -> DatasetBoard:
-    from rsbench.leaderboard import _groups, _method_key, _method_labels, group_sections
+def build_board(
+    dataset: str, records: list[dict], multi_positive: bool = False, tracks: list | None = None
+) -> DatasetBoard:
+    """One dataset's board; with ``tracks`` (``rsbench.report.tracks``), one section per track
+    and protocol."""
+    from rsbench.leaderboard import (
+        _groups,
+        _method_key,
+        _method_labels,
+        group_sections,
+        section_track,
+    )
     from rsbench.report import published
 
     records = sorted(records, key=lambda r: r["cell_id"])
-    grouped = group_sections(records)
+    ids = {r["cell_id"] for r in records}
+    tracks = [t for t in tracks or [] if t.cells & ids]
+    grouped = group_sections(records, tracks)
     stems = section_stems(grouped)
     sections = []
     for key in sorted(grouped):
@@ -270,13 +307,13 @@ def build_board(dataset: str, records: list[dict], multi_positive: bool = False)
         labels = _method_labels(ok)
         groups = _groups(ok, labels)
         oracle = {labels[_method_key(r)] for r in ok if r.get("used_ground_truth")}
-        section = Section(
-            key, stems[key], section_title(dataset, rs[0]), rs, ok, labels, groups, oracle
-        )
+        track = section_track(key, tracks)
+        title = section_title(dataset, rs[0], track)
+        section = Section(key, stems[key], title, rs, ok, labels, groups, oracle, track=track)
         if ok:
             section.published = published.select(ok, groups)
         sections.append(section)
-    return DatasetBoard(dataset, records, multi_positive, sections)
+    return DatasetBoard(dataset, records, multi_positive, sections, tracks)
 
 
 def board_artefacts(board: DatasetBoard, formats: Iterable[str]) -> dict[str, bytes]:
@@ -288,7 +325,7 @@ def board_artefacts(board: DatasetBoard, formats: Iterable[str]) -> dict[str, by
     files = {
         f"{board.dataset}.md": markdown.encode("utf-8"),
         f"{RECORDS_DIR}/{board.dataset}.jsonl": records_export(
-            board.dataset, board.records, board.multi_positive
+            board.dataset, board.records, board.multi_positive, board.tracks
         ),
         **board.plot_files(),
     }
@@ -371,6 +408,7 @@ def write_folder(
     datasets: Iterable[str] | None = None,
     multi_positive: bool = False,
     formats: Iterable[str] = ("md",),
+    tracks: list | None = None,
 ) -> list[Path]:
     """Write the boards of the given datasets (all by default) into ``out_dir``; returns the
     paths written. Export formats already in the folder are rewritten too, so no file there
@@ -383,7 +421,7 @@ def write_folder(
     wanted = sorted(by_dataset) if datasets is None else sorted(set(datasets) & set(by_dataset))
     for dataset in wanted:  # names from records never leave the folder
         child_path(Path(out_dir), dataset, ".md", "dataset name")
-    boards = {d: build_board(d, by_dataset[d], multi_positive) for d in wanted}
+    boards = {d: build_board(d, by_dataset[d], multi_positive, tracks) for d in wanted}
     formats = set(formats) | set(formats_on_disk(Path(out_dir), wanted))
     files = folder_artefacts(Path(out_dir), boards, [f for f in FORMATS if f in formats])
     for rel in files:  # every target checked before any is written
@@ -429,12 +467,16 @@ def check_boards(
     by_dataset: dict[str, list[dict]],
     multi_positive: dict[str, bool],
     formats: Iterable[str] = (),
+    tracks: dict[str, list] | None = None,
 ) -> CheckResult:
     """Regenerate the boards of ``by_dataset`` in memory and compare every file with the disk:
     Markdown, figures, the records export, and each export format that is on disk (or asked)."""
     out_dir = Path(out_dir)
     formats = tuple(sorted(set(formats) | set(formats_on_disk(out_dir, by_dataset))))
-    boards = {d: build_board(d, rs, multi_positive.get(d, False)) for d, rs in by_dataset.items()}
+    boards = {
+        d: build_board(d, rs, multi_positive.get(d, False), (tracks or {}).get(d))
+        for d, rs in by_dataset.items()
+    }
     files = folder_artefacts(out_dir, boards, formats)
     result = CheckResult()
     for rel, data in sorted(files.items()):
@@ -457,14 +499,16 @@ def check_folder(out_dir: Path, formats: Iterable[str] = ()) -> CheckResult:
     folders = sorted({p.parent.parent for p in out_dir.rglob(f"{RECORDS_DIR}/*.jsonl")} | {out_dir})
     for folder in folders:
         datasets = folder_datasets(folder)
-        by_dataset, multi = {}, {}
+        by_dataset, multi, tracks = {}, {}, {}
         for dataset in datasets:
-            header, records = read_records_export(folder / RECORDS_DIR / f"{dataset}.jsonl")
+            path = folder / RECORDS_DIR / f"{dataset}.jsonl"
+            header, records = read_records_export(path)
             by_dataset[dataset] = records
             multi[dataset] = bool(header.get("multi_positive"))
+            tracks[dataset] = header_tracks(header, path)
         prefix = "" if folder == out_dir else f"{folder.relative_to(out_dir).as_posix()}/"
         if by_dataset:
-            sub = check_boards(folder, by_dataset, multi, formats)
+            sub = check_boards(folder, by_dataset, multi, formats, tracks)
             for name in ("changed", "missing", "unexpected", "checked"):
                 getattr(result, name).extend(prefix + rel for rel in getattr(sub, name))
     for md in sorted(out_dir.rglob("*.md")):
