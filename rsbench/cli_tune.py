@@ -43,6 +43,12 @@ def add_tune_parser(sub) -> None:
         action="store_true",
         help="write one config per tuning ratio (its own choice) instead of one for all ratios",
     )
+    tune.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the studies, the trials already done and those to come with their points, "
+        "and estimate the time from the trials run so far; train and write nothing",
+    )
     tune.set_defaults(executor=None)  # trials run in this process, one after another
     tune.add_argument(
         "--storage",
@@ -67,6 +73,8 @@ def cmd_tune(args) -> int:
     out = Path(grid.out)
     tuner = Tuner(grid, trials, args.sampler, seed, None, get_plugins())
     studies = tuner.studies()  # bad input (no search space, unknown names) fails here
+    if args.dry_run:
+        return tune_dry_run(tuner, studies, out, args.storage)
     tuner.storage = storage_for(out, args.storage)
     try:
         summaries = [tuner.run_study(study) for study in studies]
@@ -106,4 +114,47 @@ def cmd_tune(args) -> int:
             file=sys.stderr,
         )
         return 1
+    return 0
+
+
+def tune_dry_run(tuner, studies, out: Path, storage: str | None) -> int:
+    """``rsbench tune --dry-run``: per study, what is done and what is to come, and the time of
+    what is to come from the trials already run (``rsbench.estimate``)."""
+
+    from rsbench.estimate import describe, estimate
+    from rsbench.records import iter_records
+    from rsbench.runner import Runner
+    from rsbench.searchspace import describe as describe_space
+    from rsbench.tune import _short, existing_study, spent_slots
+
+    say = lambda line: print(f"rsbench: {line}", file=sys.stderr)  # noqa: E731
+    todo_cells, later, total = [], 0, 0
+    for study in studies:
+        found = existing_study(storage, out, study.name)
+        spent = spent_slots(found) if found is not None else set()
+        plan = tuner.plan(study, spent)
+        print(f"{study.name}: {len(spent)} of {tuner.trials} trials done, {len(plan)} to run")
+        for name, text in sorted(describe_space(study.space).items()):
+            print(f"  searches {name}: {text}")
+        for slot, point in plan:
+            if point is None:
+                print(f"  slot {slot}: drawn by {tuner.sampler} when its turn comes")
+                later += 1
+                continue
+            grid = tuner.slot_grid(study, point)
+            cells = Runner(grid, tuner.plugins).prepare(check=False, problems=[])
+            todo_cells += cells
+            shown = ", ".join(f"{k}={_short(v)}" for k, v in sorted(point.items())) or "defaults"
+            print(f"  slot {slot}: {shown}")
+        total += len(plan)
+    say(
+        f"tune dry run: {len(studies)} studies, {tuner.trials} trials each ({tuner.sampler} "
+        f"sampler, seed {tuner.seed}); {total} trials to run in {out}"
+    )
+    records = list(iter_records([out])) if out.is_dir() else []
+    if todo_cells:
+        for line in describe(estimate(todo_cells, records), len(todo_cells), 1, "this process"):
+            say(line)
+    if later:
+        say(f"{later} trials are drawn by the sampler as the search goes: not estimated")
     return 0

@@ -197,19 +197,31 @@ class Tuner:
                 self.run_slot(optuna_study, study, slot, suggest(study.space, trial), trial)
         return self.summary(optuna_study, study)
 
-    def run_slot(self, optuna_study, study: Study, slot: int, overrides: dict, trial=None) -> None:
-        """Train slot ``slot`` of the study (these option overrides) as a grid cell, and add it
-        to the study once its record is written (as a failed trial when the cell failed)."""
-        from rsbench.runner import Runner
-
+    def slot_grid(self, study: Study, overrides: dict) -> GridSpec:
+        """The one-cell grid that trains a trial with these option overrides."""
         method = ComponentRef(study.method.name, {**study.method.options, **overrides})
-        grid = dataclasses.replace(
+        return dataclasses.replace(
             self.grid,
             methods=[method],
             datasets=[study.dataset],
             noise_models=[study.noise_model],
             ratios=[study.ratio],
         )
+
+    def plan(self, study: Study, spent: set[int]) -> list[tuple[int, dict[str, Any]]]:
+        """The slots still to train and their points (random search: known in advance; TPE:
+        drawn as the search goes, so shown as ``None``)."""
+        todo = [k for k in range(self.trials) if k not in spent]
+        if self.sampler == "random":
+            return [(k, sample(study.space, self.seed, k)) for k in todo]
+        return [(k, {} if k == 0 else None) for k in todo]
+
+    def run_slot(self, optuna_study, study: Study, slot: int, overrides: dict, trial=None) -> None:
+        """Train slot ``slot`` of the study (these option overrides) as a grid cell, and add it
+        to the study once its record is written (as a failed trial when the cell failed)."""
+        from rsbench.runner import Runner
+
+        grid = self.slot_grid(study, overrides)
         runner = Runner(grid, self.plugins)
         cell = runner.prepare(check=True)[0]
         spent = len(spent_slots(optuna_study))
@@ -314,6 +326,21 @@ class Tuner:
                 for t in trials
             },
         }
+
+
+def existing_study(storage_url: str | None, out: Path, name: str):
+    """The study already in the storage, without creating the storage or the study (``None``
+    when there is none yet): what ``--dry-run`` reads."""
+    import optuna
+
+    if storage_url is None and not (Path(out) / STUDY_DB).exists():
+        return None
+    if storage_url and storage_url.endswith(".log") and not Path(storage_url).exists():
+        return None
+    try:
+        return optuna.load_study(study_name=name, storage=storage_for(out, storage_url))
+    except KeyError:
+        return None
 
 
 def choose(summaries: list[dict[str, Any]], selection: str) -> dict[str, dict[str, Any]]:

@@ -283,3 +283,24 @@ def test_the_tuned_configs_define_tracks_that_the_leaderboard_shows(tmp_path, mo
     assert len(records) == (4 if pick["slot"] == 0 else 6)  # the tuned grid: seeds 0 and 1
     assert bool(shared) == (pick["slot"] == 0)  # a tuned choice equal to the defaults: shared
     assert check_folder(board).ok
+
+
+def test_dry_run_lists_done_and_coming_trials_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    install_quick(tmp_path, monkeypatch)
+    args = tune_args(tmp_path, 3)
+    out = tmp_path / "tune"
+    assert main([*args, "--dry-run"]) == 0
+    assert not out.exists()  # no storage, no folder
+    listed = capsys.readouterr().out
+    assert "quick:synthrs-tiny:caption_shuffle:0.4:small: 0 of 3 trials done, 3 to run" in listed
+    assert "  slot 0: defaults" in listed and "  searches epochs: integer 1–3" in listed
+    coming = [line for line in listed.splitlines() if line.startswith("  slot 2: ")]
+    assert main(args[:4] + ["2", *args[5:]]) == 0  # two trials trained
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    capsys.readouterr()
+    assert main([*args, "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    assert "2 of 3 trials done, 1 to run" in captured.out
+    assert coming and coming[0] in captured.out  # the same seeded point as before
+    assert "budget: 1 cells" in captured.err and "estimate: 1 of 1 cells measured" in captured.err
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
