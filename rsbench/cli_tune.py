@@ -29,6 +29,12 @@ def add_tune_parser(sub) -> None:
     )
     tune.add_argument("--trials", default="8", help="trials per study, trial 0 included [8]")
     tune.add_argument("--sampler", default="random", help="random (DomainBed) or tpe [random]")
+    tune.add_argument(
+        "--pruner",
+        default="none",
+        help="none (every trial trains its epochs: DomainBed) or median (stop a trial whose "
+        "noisy-validation mR after an epoch is below the median of earlier trials there) [none]",
+    )
     tune.add_argument("--seed", default="0", help="search seed and training seed of trials [0]")
     tune.add_argument("--noise-seed", dest="noise_seed", help="seed of the noise files [42]")
     tune.add_argument("--epochs", help="every trial's number of epochs (not searched then)")
@@ -71,7 +77,7 @@ def cmd_tune(args) -> int:
     seed = integer_setting(args.seed, "--seed", 0)
     grid = build_grid(settings)
     out = Path(grid.out)
-    tuner = Tuner(grid, trials, args.sampler, seed, None, get_plugins())
+    tuner = Tuner(grid, trials, args.sampler, seed, None, get_plugins(), args.pruner)
     studies = tuner.studies()  # bad input (no search space, unknown names) fails here
     if args.dry_run:
         return tune_dry_run(tuner, studies, out, args.storage)
@@ -93,11 +99,12 @@ def cmd_tune(args) -> int:
         )
         print(
             f"rsbench tune: {s['study']}: {s['trials']} trials, {s['epochs']} epochs"
+            + (f", {s['pruned']} pruned" if s["pruned"] else "")
             + (f", {s['failed']} failed" if s["failed"] else "")
             + f"; {picks or 'nothing finished'}",
             file=sys.stderr,
         )
-    incomplete = [s["study"] for s in summaries if s["trials"] + s["failed"] < trials]
+    incomplete = [s["study"] for s in summaries if s["trials"] + s["failed"] + s["pruned"] < trials]
     ratios = sorted({s["ratio"] for s in summaries}) if args.per_ratio else [None]
     for selection in SELECTIONS:
         if not all(selection in s["chosen"] for s in summaries):

@@ -245,6 +245,9 @@ class TrainTask:
     resume_state: dict[str, Any] = field(default_factory=dict, repr=False)
     #: set when a fit resumed from a checkpoint: the epochs that checkpoint had completed
     resumed_from_epoch: int | None = None
+    #: called after each epoch's validation with (epoch, validation mR); a true answer stops
+    #: the fit there (a pruned tuning trial). Methods with their own loop may call it too.
+    on_epoch: Callable[[int, float], bool] | None = field(default=None, repr=False)
 
     def report_clean_scores(
         self,

@@ -91,6 +91,9 @@ class GridSpec:
     #: a hyperparameter-search grid (`rsbench tune`): its cells never read the test split;
     #: they score the clean validation split beside the one that selects (the oracle)
     search: bool = False
+    #: a search grid whose trials may stop early (``rsbench tune --pruner``): part of each
+    #: trial's identity, since a pruned trial trained fewer epochs than its options say
+    prune: str = ""
 
     def cells(self) -> list[Cell]:
         """The grid as a product, in a fixed order (datasets, noise models, ratios, seeds, methods)."""

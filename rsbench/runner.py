@@ -151,6 +151,9 @@ class Runner:
         #: cells to run in a worker process of their own, never in this one: their process
         #: died before (`recover_crashes`); executors that run cells in-process honour it
         self.isolate: set[str] = set()
+        #: for in-process cells: called after each epoch with (epoch, validation mR), a true
+        #: answer stops the fit (``rsbench tune --pruner``); see ``TrainTask.on_epoch``
+        self.epoch_hook = None
 
     # ---- checking before anything runs ------------------------------------------------
     def prepare(self, check: bool = False, problems: list[str] | None = None) -> list[PreparedCell]:
@@ -209,6 +212,8 @@ class Runner:
             spec = cell_spec(cell, method, dataset, noise)
             if self.grid.search:  # another cell than the grid's own at the same point
                 spec["search"] = True
+                if self.grid.prune:
+                    spec["prune"] = self.grid.prune
             origin = self.plugins.methods.get(cell.method.name).origin
             prepared.append(PreparedCell(cell, spec, cell_id(spec), method, dataset, noise, origin))
         return prepared
@@ -511,6 +516,7 @@ class Runner:
                 on_clean_scores=on_clean_scores,
                 checkpoint_path=self.checkpoint_path(pc.cell_id),
                 resume_state=resume_state,
+                on_epoch=self.epoch_hook,
             )
             fit = pc.method.fit(task)
             applied = fit.info.pop("onednn", None) if isinstance(fit.info, dict) else None

@@ -37,6 +37,10 @@ from rsbench.searchspace import describe, sample, suggest
 
 STUDY_DB = "studies.db"
 SAMPLERS = ("random", "tpe")
+PRUNERS = ("none", "median")
+#: median pruning: no trial is stopped before this many have finished, nor before this epoch
+#: (Optuna's warm-up steps: after one epoch of a noisy fit its score says little)
+PRUNE_STARTUP, PRUNE_WARMUP = 3, 2
 SELECTIONS = {"noisy": "mR", "clean": "clean_mR"}
 
 
@@ -108,24 +112,44 @@ def complete_trials(study) -> list:
 
 
 def spent_slots(study) -> set[int]:
-    """The slots of the budget already spent: trained to a score, or failed as cells."""
-    return {
-        t.user_attrs["slot"]
-        for t in study.get_trials(deepcopy=False)
-        if "slot" in t.user_attrs and t.state in (_state("COMPLETE"), _state("FAIL"))
-    }
+    """The slots of the budget already spent: trained to a score, pruned, or failed as cells."""
+    return set(spent_trials(study))
+
+
+def spent_trials(study) -> dict[int, Any]:
+    """Slot → its trial (the first added) for every spent slot."""
+    spent = (_state("COMPLETE"), _state("PRUNED"), _state("FAIL"))
+    by_slot: dict[int, Any] = {}
+    for t in study.get_trials(deepcopy=False):
+        if "slot" in t.user_attrs and t.state in spent:
+            by_slot.setdefault(t.user_attrs["slot"], t)
+    return by_slot
 
 
 class Tuner:
     """Runs the studies of a search grid (``grid.ratios`` are the tuning ratios)."""
 
-    def __init__(self, grid: GridSpec, trials: int, sampler: str, seed: int, storage, plugins):
+    def __init__(
+        self,
+        grid: GridSpec,
+        trials: int,
+        sampler: str,
+        seed: int,
+        storage,
+        plugins,
+        pruner: str = "none",
+    ):
         if trials < 1:
             raise RsbenchError(f"--trials must be at least 1, got {trials}")
         if sampler not in SAMPLERS:
             raise RsbenchError(f"--sampler {sampler!r} is not one of: {', '.join(SAMPLERS)}")
-        self.grid = dataclasses.replace(grid, search=True, validation="noisy", seeds=[seed])
-        self.trials, self.sampler, self.seed = trials, sampler, seed
+        if pruner not in PRUNERS:
+            raise RsbenchError(f"--pruner {pruner!r} is not one of: {', '.join(PRUNERS)}")
+        prune = "" if pruner == "none" else pruner
+        self.grid = dataclasses.replace(
+            grid, search=True, validation="noisy", seeds=[seed], prune=prune
+        )
+        self.trials, self.sampler, self.seed, self.pruner = trials, sampler, seed, pruner
         self.storage, self.plugins = storage, plugins
 
     def studies(self) -> list[Study]:
@@ -173,15 +197,51 @@ class Tuner:
                 storage=self.storage,
                 direction="maximize",
                 sampler=sampler,
+                pruner=self.make_pruner(),
                 load_if_exists=True,
             )
         )
+
+    def make_pruner(self):
+        """Optuna's median pruner on the per-epoch noisy-validation mR, or none."""
+        import optuna
+
+        if self.pruner == "median":
+            return optuna.pruners.MedianPruner(
+                n_startup_trials=PRUNE_STARTUP, n_warmup_steps=PRUNE_WARMUP
+            )
+        return optuna.pruners.NopPruner()
+
+    def epoch_hook(self, optuna_study, trial=None):
+        """``Runner.epoch_hook`` of one trial: reports each epoch's validation mR and answers
+        whether to stop. A drawn point (random search) has no live Optuna trial: the pruner
+        judges a snapshot of its epochs against the study's finished and pruned trials."""
+        if self.pruner == "none":
+            return None
+        pruner, seen = self.make_pruner(), {}
+
+        def hook(epoch: int, score: float) -> bool:
+            if not _finite(score):
+                return False
+            if trial is not None:
+                trial.report(score, epoch)
+                return trial.should_prune()
+            import optuna
+
+            seen[epoch] = score
+            running = optuna.trial.create_trial(
+                state=_state("RUNNING"), intermediate_values=dict(seen)
+            )
+            return pruner.prune(optuna_study, running)
+
+        return hook
 
     def run_study(self, study: Study) -> dict[str, Any]:
         optuna_study = self._optuna_study(study)
         optuna_study.set_user_attr("space", describe(study.space))
         optuna_study.set_user_attr("sampler", self.sampler)
         optuna_study.set_user_attr("seed", self.seed)
+        optuna_study.set_user_attr("pruner", self.pruner)
         if self.sampler == "random":
             for slot in range(self.trials):  # a slot held by another process is left to it
                 if slot not in spent_slots(optuna_study):
@@ -229,6 +289,7 @@ class Tuner:
             f"rsbench tune: {study.name}: trial {spent + 1}/{self.trials} (slot {slot}): "
             + (", ".join(f"{k}={_short(v)}" for k, v in sorted(overrides.items())) or "defaults")
         )
+        runner.epoch_hook = self.epoch_hook(optuna_study, trial)
         result = runner.run()
         if cell.cell_id in result.held:  # another process trains it and adds it
             if trial is not None:
@@ -252,12 +313,16 @@ class Tuner:
                 optuna_study.tell(trial, state=_state("FAIL"))
             return
         val = record.get("val_metrics") or {}
+        history = [h for h in record.get("history") or [] if _finite(h.get("val_mR"))]
+        stopped = (record.get("info") or {}).get("stopped_after_epoch")
         attrs = {
             "slot": slot,
             "cell_id": cell_id,
             "options": overrides,
             "clean_mR": val.get("clean_mR"),
-            "epochs": (record.get("method") or {}).get("params", {}).get("epochs"),
+            # the budget spent: the epochs trained (fewer than its options say when pruned)
+            "epochs": len(record.get("history") or [])
+            or (record.get("method") or {}).get("params", {}).get("epochs"),
             "health": [w["check"] for w in (record.get("health") or {}).get("warnings", [])],
         }
         ok = record.get("status") == "ok"
@@ -266,20 +331,30 @@ class Tuner:
             attrs["error"] = message.splitlines()[0][:300]
             progress.say(f"rsbench tune: {study.name}: slot {slot} failed: {message[:200]}")
         score = val.get("mR") if ok and _finite(val.get("mR")) else None
+        state = "COMPLETE" if score is not None else "FAIL"
+        if score is not None and stopped is not None:
+            state, score = "PRUNED", None  # stopped early: never chosen, counted as spent
+            attrs["pruned_after_epoch"] = stopped
+            progress.say(f"rsbench tune: {study.name}: slot {slot} pruned after epoch {stopped}")
+        steps = {int(h["epoch"]): float(h["val_mR"]) for h in history if "epoch" in h}
         if trial is None:  # a drawn point: added whole, in one write to the storage
             import optuna
 
             optuna_study.add_trial(
                 optuna.trial.create_trial(
-                    state=_state("COMPLETE" if score is not None else "FAIL"),
+                    state=_state(state),
                     value=score,
                     user_attrs=attrs,
+                    intermediate_values=steps,
                 )
             )
             return
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
-        optuna_study.tell(trial, score, state=_state("COMPLETE" if score is not None else "FAIL"))
+        if state == "PRUNED":
+            optuna_study.tell(trial, state=_state("PRUNED"))
+        else:
+            optuna_study.tell(trial, score, state=_state(state))
 
     def summary(self, optuna_study, study: Study) -> dict[str, Any]:
         trials = sorted(complete_trials(optuna_study), key=lambda t: t.user_attrs.get("slot", 0))
@@ -299,8 +374,10 @@ class Tuner:
                 "noisy_val_mR": best.value,
                 "clean_val_mR": best.user_attrs.get("clean_mR"),
             }
-        epochs = [t.user_attrs.get("epochs") for t in trials]
-        failed = len(spent_slots(optuna_study)) - len({t.user_attrs.get("slot") for t in trials})
+        spent = spent_trials(optuna_study)
+        epochs = [t.user_attrs.get("epochs") for t in spent.values()]
+        pruned = sum(t.state == _state("PRUNED") for t in spent.values())
+        failed = len(spent) - len({t.user_attrs.get("slot") for t in trials}) - pruned
         return {
             "study": study.name,
             "method": study.method.name,
@@ -312,6 +389,8 @@ class Tuner:
             "trials": len(trials),
             "budget": self.trials,
             "failed": failed,
+            "pruned": pruned,
+            "pruner": self.pruner,
             "epochs": sum(e for e in epochs if isinstance(e, int)),
             "sampler": self.sampler,
             "seed": self.seed,
@@ -451,8 +530,9 @@ def track_block(summaries: list[dict[str, Any]], picks: dict, selection: str) ->
             "options": _plain(pick["options"]),
             "noisy_val_mR": round(pick["noisy_val_mR"], 4),
             "clean_val_mR": round(pick["clean_val_mR"], 4),
-            "trials": sum(s["trials"] for s in studies),
+            "trials": sum(s["trials"] + s["failed"] + s.get("pruned", 0) for s in studies),
             "failed": sum(s["failed"] for s in studies),
+            "pruned": sum(s.get("pruned", 0) for s in studies),
             "epochs": sum(s["epochs"] for s in studies),
         }
     return {
@@ -461,6 +541,7 @@ def track_block(summaries: list[dict[str, Any]], picks: dict, selection: str) ->
         "selection": selection,
         "trials": max(s.get("budget", s["trials"] + s["failed"]) for s in summaries),
         "sampler": first["sampler"],
+        "pruner": first.get("pruner", "none"),
         "seed": first["seed"],
         "tuning_ratios": sorted({s["ratio"] for s in summaries}),
         "methods": methods,

@@ -4,7 +4,9 @@
 training seed), so a cell costs its process start-up and the evaluation. Options make a cell
 note that it ran (``log``: one line per fit, to count trainings), pause (``pause``), or kill
 its own process (``crash_seed``: the cell with that seed dies of ``crash_signal``, SIGKILL by
-default, as under the out-of-memory killer; SIGSEGV as in a faulty kernel), or wait until a file exists (``gate``) after noting it ran.
+default, as under the out-of-memory killer; SIGSEGV as in a faulty kernel), or wait until a file exists (``gate``) after noting it ran. With ``curve``, it reports
+``epochs`` epochs whose validation mR rises by 1000 × ``pause`` each (``TrainTask.on_epoch``
+may stop it: a pruned trial).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class Quick(Method):
         crash_signal: str = "SIGKILL"
         log: str = ""
         gate: str = ""
+        curve: bool = False
 
     def fit(self, task):
         if self.options.log:
@@ -62,8 +65,19 @@ class Quick(Method):
             print("quick: about to die", flush=True)
             os.kill(os.getpid(), getattr(signal, self.options.crash_signal))
         time.sleep(self.options.pause)
-        history = [{"epoch": 1, "seconds": 2.0, "val_mR": 1.0 + self.options.pause}]
-        return FitResult(retriever=Scores(task.seed), history=history, best_epoch=1)
+        if not self.options.curve:
+            history = [{"epoch": 1, "seconds": 2.0, "val_mR": 1.0 + self.options.pause}]
+            return FitResult(retriever=Scores(task.seed), history=history, best_epoch=1)
+        history, info = [], {}
+        for epoch in range(1, self.options.epochs + 1):  # mR rising by 1000 × pause an epoch
+            score = 1000 * self.options.pause * epoch
+            history.append({"epoch": epoch, "seconds": 0.1, "val_mR": score})
+            if task.on_epoch is not None and task.on_epoch(epoch, score):
+                info["stopped_after_epoch"] = epoch
+                break
+        return FitResult(
+            retriever=Scores(task.seed), history=history, best_epoch=len(history), info=info
+        )
 
 
 @hookimpl

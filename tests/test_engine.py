@@ -228,6 +228,25 @@ def test_selection_last_keeps_the_last_epoch_and_its_estimate(toy_task):
     assert np.array_equal(fit.clean_scores, reports[-1].scores)
 
 
+def test_on_epoch_sees_each_validation_score_and_can_stop_the_fit(toy_task):
+    """A pruned tuning trial: the fit stops after the epoch whose callback says so, keeps the
+    best epoch so far and says where it stopped; without a stop it trains every epoch."""
+    seen = []
+
+    def stop_after_two(epoch, score):
+        seen.append((epoch, score))
+        return epoch == 2
+
+    toy_task.on_epoch = stop_after_two
+    fit = ToyMethod(epochs=5, lr=0.2).fit(toy_task)
+    assert [e for e, _ in seen] == [1, 2] and len(fit.history) == 2
+    assert [s for _, s in seen] == [h["val_mR"] for h in fit.history]
+    assert fit.info["stopped_after_epoch"] == 2 and fit.best_epoch in (1, 2)
+    toy_task.on_epoch = lambda epoch, score: False
+    fit = ToyMethod(epochs=3, lr=0.2).fit(toy_task)
+    assert len(fit.history) == 3 and "stopped_after_epoch" not in fit.info
+
+
 def test_a_method_without_tokenizer_or_pipeline_sets_up_in_on_fit_start(toy_task):
     """A method on cached features: no tokens, no pixels; on_fit_start runs once, first."""
     calls = []

@@ -304,3 +304,62 @@ def test_dry_run_lists_done_and_coming_trials_and_writes_nothing(tmp_path, monke
     assert coming and coming[0] in captured.out  # the same seeded point as before
     assert "budget: 1 cells" in captured.err and "estimate: 1 of 1 cells measured" in captured.err
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+
+
+def test_median_pruning_stops_trials_below_the_median_and_counts_their_epochs(
+    tmp_path, monkeypatch, capsys
+):
+    from rsbench.tune import PRUNE_STARTUP
+
+    install_quick(tmp_path, monkeypatch)
+    log = tmp_path / "fits.log"
+    args = [*tune_args(tmp_path, 8, curve=True, log=str(log)), "--epochs", "3", "--seed", "2"]
+    assert main([*args, "--pruner", "median"]) == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    import optuna
+
+    from rsbench.tune import spent_trials, storage_for
+
+    name = "quick:synthrs-tiny:caption_shuffle:0.4:small"
+    study = optuna.load_study(study_name=name, storage=storage_for(tmp_path / "tune", None))
+    spent = spent_trials(study)
+    assert sorted(spent) == list(range(8))
+    pruned = [t for t in spent.values() if t.state == optuna.trial.TrialState.PRUNED]
+    assert pruned, "no trial was pruned"
+    records = {r["cell_id"]: r for r in iter_records([tmp_path / "tune"])}
+    for t in pruned:
+        slot = t.user_attrs["slot"]
+        assert slot >= PRUNE_STARTUP and f"slot {slot} pruned after epoch" in err
+        stop = t.user_attrs["pruned_after_epoch"]
+        record = records[t.user_attrs["cell_id"]]
+        assert 2 <= stop < 3 and len(record["history"]) == stop == t.user_attrs["epochs"]
+        assert record["spec"]["prune"] == "median"
+        # the median of the trials finished before it, at the epoch it stopped
+        earlier = [
+            u.intermediate_values[stop]
+            for u in spent.values()
+            if u.number < t.number and stop in u.intermediate_values
+        ]
+        assert t.intermediate_values[stop] < sorted(earlier)[len(earlier) // 2] + 1e-9
+    summary = json.loads((tmp_path / "tune" / "tuned.json").read_text())[0]
+    assert summary["pruned"] == len(pruned) and summary["pruner"] == "median"
+    assert summary["epochs"] == sum(t.user_attrs["epochs"] for t in spent.values()) < 8 * 3
+    assert summary["chosen"]["noisy"]["slot"] not in {t.user_attrs["slot"] for t in pruned}
+    block = read_config(tmp_path / "tune" / "tuned-noisy.yaml")["track"]
+    assert block["pruner"] == "median" and block["methods"]["quick"]["pruned"] == len(pruned)
+    # the budget is spent: a rerun trains nothing
+    fits = len(log.read_text().splitlines())
+    assert main([*args, "--pruner", "median"]) == 0
+    assert len(log.read_text().splitlines()) == fits
+
+
+def test_without_a_pruner_every_trial_trains_its_epochs(tmp_path, monkeypatch, capsys):
+    install_quick(tmp_path, monkeypatch)
+    args = [*tune_args(tmp_path, 5, curve=True), "--epochs", "3", "--seed", "1"]
+    assert main(args) == 0
+    records = list(iter_records([tmp_path / "tune"]))
+    assert len(records) == 5 and all(len(r["history"]) == 3 for r in records)
+    assert all("prune" not in r["spec"] for r in records)
+    assert json.loads((tmp_path / "tune" / "tuned.json").read_text())[0]["pruned"] == 0
+    assert main([*args, "--pruner", "hyperband"]) == 2
+    assert "--pruner 'hyperband' is not one of: none, median" in capsys.readouterr().err

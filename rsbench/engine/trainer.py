@@ -423,6 +423,7 @@ class TrainableMethod(Method):
             task.progress(total=total_updates, desc="train", unit="step") if task.progress else None
         )
         history: list[dict[str, Any]] = []
+        stopped: int | None = None
         best: dict[str, Any] = {"score": -math.inf, "epoch": None, "state": None}
         checkpoints = Checkpoints.for_fit(self, state)
         first_epoch = checkpoints.restore(state, history, best) if checkpoints else 0
@@ -458,6 +459,9 @@ class TrainableMethod(Method):
                     state.buffers["best_estimate"] = estimate
                 if checkpoints is not None:
                     checkpoints.save(state, history, best)
+                if task.on_epoch is not None and task.on_epoch(epoch + 1, val["mR"]):
+                    stopped = epoch + 1  # pruned: the best epoch so far is the model
+                    break
         finally:
             if bar is not None:
                 bar.close()
@@ -466,6 +470,9 @@ class TrainableMethod(Method):
         model.eval()
         state.epoch = (best["epoch"] or o.epochs) - 1
         estimate = self.estimate_clean(state)
+        info = self.fit_info(state)
+        if stopped is not None:
+            info["stopped_after_epoch"] = stopped
         return FitResult(
             retriever=retriever,
             best_epoch=best["epoch"],
@@ -473,7 +480,7 @@ class TrainableMethod(Method):
             clean_scores=None if estimate is None else estimate.scores,
             clean_decisions=None if estimate is None else estimate.decisions,
             clean_estimate=estimate,
-            info=self.fit_info(state),
+            info=info,
         )
 
     def fit_info(self, state: EngineState) -> dict[str, Any]:

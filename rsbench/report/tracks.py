@@ -113,7 +113,9 @@ def budget_line(track: Track) -> str | None:
     selection = SELECTION_TEXT.get(a.get("selection"), str(a.get("selection")))
     return (
         f"- Search budget, the same for every method: {a['trials']} trials per method "
-        f"(trial 0 = the profile's values), {a.get('sampler', '?')} sampler, search seed "
+        f"(trial 0 = the profile's values), {a.get('sampler', '?')} sampler"
+        + (f", {a['pruner']} pruning" if a.get("pruner", "none") != "none" else "")
+        + ", search seed "
         f"{a.get('seed', '?')}, tuned at {ratios} and selected on the {selection}; the test "
         "split is never read during the search. The chosen values apply at every noise ratio."
     )
@@ -133,6 +135,8 @@ def chosen_columns(track: Track | None, method: str) -> list[str] | None:
     if not m:
         return ["–", "not tuned"]
     spent = f"{m.get('trials', '?')} trials, {m.get('epochs', '?')} epochs"
+    if m.get("pruned"):
+        spent += f", {m['pruned']} pruned"
     if m.get("failed"):
         spent += f", {m['failed']} failed"
     options = m.get("options") or {}
