@@ -96,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", type=Path, help="YAML file with the same settings (flags override it)"
     )
     run.add_argument(
-        "--leaderboard-dir", dest="leaderboard_dir", help="where leaderboards go [leaderboards]"
+        "--leaderboard-dir",
+        dest="leaderboard_dir",
+        help="where the run's leaderboards go [OUT/leaderboards: inside the run folder]",
     )
     run.add_argument(
         "--no-leaderboard", action="store_true", help="do not update leaderboards at the end"

@@ -79,7 +79,9 @@ class GridSpec:
     validation: str = "clean"
     device: str = "auto"
     out: Path = Path("runs")
-    leaderboard_dir: Path = Path("leaderboards")
+    #: where ``rsbench run`` writes its leaderboards: inside the run folder unless a config or
+    #: ``--leaderboard-dir`` says otherwise (a run never rewrites committed files by default)
+    leaderboard_dir: Path = Path("runs/leaderboards")
     data_root: Path | None = None
     skip_bad_images: bool = False
     follow_symlinks: bool = False
@@ -312,9 +314,9 @@ def build_grid(settings: dict[str, Any]) -> GridSpec:
         validation=validation,
         device=string_setting(settings.get("device", "auto"), "device"),
         out=path_setting(settings.get("out", "runs"), "out"),
-        leaderboard_dir=path_setting(
-            settings.get("leaderboard_dir", "leaderboards"), "leaderboard_dir"
-        ),
+        leaderboard_dir=path_setting(settings["leaderboard_dir"], "leaderboard_dir")
+        if settings.get("leaderboard_dir") is not None
+        else path_setting(settings.get("out", "runs"), "out") / "leaderboards",
         data_root=path_setting(settings["data_root"], "data_root")
         if settings.get("data_root") is not None
         else None,

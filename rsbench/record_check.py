@@ -167,6 +167,7 @@ def export_files(run_dirs: Iterable[Path]) -> list[Path]:
 def load_records(run_dirs: Iterable[Path]) -> LoadedRecords:
     """Every record under ``run_dirs`` (run folders, record files or leaderboard exports);
     unreadable ones left out, malformed ones an error."""
+    from rsbench.portable import anchors, portable
     from rsbench.report.board import header_tracks, read_records_export
 
     loaded = LoadedRecords()
@@ -221,8 +222,14 @@ def load_records(run_dirs: Iterable[Path]) -> LoadedRecords:
             raise RsbenchError(
                 f"record {path}: {exc}; fix the file or delete it (its cell then runs again)"
             ) from None
-        loaded.records.append(record)
+        # paths of a record from an older run made relative to its run folder (rsbench.portable)
+        loaded.records.append(portable(record, anchors(run_folder(path))))
     return loaded
+
+
+def run_folder(record_file: Path) -> Path | None:
+    """The run folder of ``<run>/cells/<id>.json`` (None for a record file elsewhere)."""
+    return record_file.parent.parent if record_file.parent.name == CELLS_DIR else None
 
 
 def warn_left_out(loaded: LoadedRecords) -> None:

@@ -359,7 +359,7 @@ class Runner:
             checkpoint = self.checkpoint_path(pc.cell_id)
             if self.force and checkpoint.exists() and not self._is_current(checkpoint):
                 self.remove_checkpoint(pc.cell_id, keep=False)  # --force recomputes it all
-            record = self.run_cell(pc, device)
+            record = self.portable(self.run_cell(pc, device))
             write_record(out, record)
             if record["status"] == "ok":
                 self.remove_checkpoint(pc.cell_id)
@@ -409,7 +409,7 @@ class Runner:
                 "traceback": detail or None,
             }
             record["duration_s"] = 0.0
-            write_record(out, record)
+            write_record(out, self.portable(record))
         return True
 
     def checkpoint_path(self, cid: str) -> Path:
@@ -471,6 +471,13 @@ class Runner:
             "validation": pc.cell.validation,
             "environment": environment(device),
         }
+
+    def portable(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The record with its paths relative to the run folder, the data root or the cache
+        (`rsbench.portable`): a record names no folder of the machine that ran it."""
+        from rsbench.portable import anchors, portable
+
+        return portable(record, anchors(self.grid.out, self.grid.data_root))
 
     def run_cell(self, pc: PreparedCell, device: str) -> dict[str, Any]:
         """Train and evaluate one cell here (no lock: see `run_cell_locked`); its record."""

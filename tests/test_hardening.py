@@ -500,3 +500,25 @@ def test_cleaning_while_others_write_never_breaks_a_write(tmp_path):
     files = sorted(tmp_path.iterdir())
     assert [p.name for p in files] == sorted(f"{t}-{i}.json" for t in "ab" for i in range(7))
     assert all(p.read_text().startswith("x" * 4000) for p in files)  # each one whole
+
+
+def test_a_run_writes_its_leaderboards_inside_its_run_folder_by_default(
+    tmp_path, monkeypatch, capsys
+):
+    """The README's main command in a checkout must not rewrite committed leaderboards: a
+    run's boards go to <out>/leaderboards unless a config or --leaderboard-dir says otherwise."""
+    from tests.quick import install_quick
+
+    install_quick(tmp_path, monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "leaderboards").mkdir()  # as in a checkout
+    args = ["run", "--methods", "quick", "--datasets", "synthrs-tiny", "--noise", "0"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert (tmp_path / "runs/leaderboards/synthrs-tiny.md").is_file()
+    assert "wrote runs/leaderboards/synthrs-tiny.md" in err
+    assert list((tmp_path / "leaderboards").iterdir()) == []
+    assert main([*args, "--out", "elsewhere"]) == 0
+    assert (tmp_path / "elsewhere/leaderboards/synthrs-tiny.md").is_file()
+    assert main([*args, "--leaderboard-dir", "boards"]) == 0
+    assert (tmp_path / "boards/synthrs-tiny.md").is_file()

@@ -269,7 +269,8 @@ def test_the_tuned_configs_define_tracks_that_the_leaderboard_shows(tmp_path, mo
     paper = quick_config(tmp_path)
     runs, board = tmp_path / "runs", tmp_path / "board"
     for config in (paper, tuned):
-        assert main(["run", "--config", str(config), "--noise", "0,0.4", "--out", str(runs)]) == 0
+        args = ["run", "--config", str(config), "--noise", "0,0.4", "--out", str(runs)]
+        assert main([*args, "--leaderboard-dir", str(tmp_path / "lb")]) == 0
     capsys.readouterr()
     tracks = ["--track", f"paper={paper}", "--track", str(tuned)]
     assert main(["leaderboard", str(runs), "--out", str(board), *tracks]) == 0

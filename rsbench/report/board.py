@@ -43,8 +43,11 @@ def records_export(
 ) -> bytes:
     """``records/<dataset>.jsonl``: the leaderboard's settings (its tracks too, when it has
     some), then every record on one line."""
+    from rsbench.portable import anchors, portable
+
     header = {HEADER_KEY: 1, "dataset": dataset, "multi_positive": multi_positive}
     header["cells"] = len(records)
+    records = [portable(r, anchors()) for r in records]  # no folder of the machine that ran it
     if tracks:
         ids = {r["cell_id"] for r in records}
         header["tracks"] = [t.to_json(ids) for t in tracks]

@@ -79,8 +79,27 @@ def _wrap_published(body: str) -> str:
     return "".join(out)
 
 
+SAFE_URL = re.compile(r"^(?:https?:|mailto:|#|[^:]*$)", re.IGNORECASE)
+
+
+def _safe_links(body: str) -> str:
+    """Every ``href``/``src`` a relative path, an anchor or http(s)/mailto: a link spelled in
+    a record (``[x](javascript:…)``) becomes inert."""
+
+    def check(m: re.Match) -> str:
+        url = html.unescape(m.group(2)).strip()
+        cleaned = re.sub(r"[\x00-\x20]", "", url)  # "java\tscript:" is still a scheme
+        return m.group(0) if SAFE_URL.match(cleaned) else f'{m.group(1)}="#"'
+
+    return re.sub(r'\b(href|src)="([^"]*)"', check, body)
+
+
 def markdown_to_html(text: str) -> tuple[str, str]:
-    """(body, table of contents) of a Markdown leaderboard."""
+    """(body, table of contents) of a Markdown leaderboard.
+
+    Strings in it come from records, which anyone can write: raw HTML in the Markdown is shown
+    as text, never passed through (no ``<script>``, no ``onerror=``), and links are limited to
+    relative paths, anchors and http(s)."""
     import markdown
 
     md = markdown.Markdown(
@@ -88,7 +107,9 @@ def markdown_to_html(text: str) -> tuple[str, str]:
         extension_configs={"toc": {"toc_depth": "2-2"}},
         output_format="html",
     )
-    body = md.convert(text)
+    md.preprocessors.deregister("html_block")  # raw HTML blocks: escaped as text
+    md.inlinePatterns.deregister("html")  # inline tags: escaped as text
+    body = _safe_links(md.convert(text))
     body = body.replace("<table>", '<div class="table-wrap">\n<table>').replace(
         "</table>", "</table>\n</div>"
     )
