@@ -34,6 +34,8 @@ from rsbench.fileio import file_mode, try_lock
 LOCKS_DIR = "locks"
 LEASE_REFRESH_S = 60.0
 LEASE_STALE_S = 10 * 60.0
+#: a lease that cannot be read is being written for at most this long; after it, damaged
+LEASE_WRITE_S = 5.0
 #: a lock found taken is tried again this many times (a status probe holds one for an instant)
 RETRIES = 5
 RETRY_WAIT_S = 0.05
@@ -84,7 +86,16 @@ class Holder:
             return False
         except PermissionError:
             return True
-        return True
+        return not _zombie(self.pid)  # killed, not yet reaped: it holds nothing any more
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has ended and waits to be reaped (Linux: state Z in /proc/PID/stat)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def lock_path(out: Path, cell_id: str) -> Path:
@@ -174,10 +185,12 @@ def _lease_holder(lease: Path) -> Holder | None:
     """The lease's holder when the lease is live; None when it is absent or stale."""
     try:
         age = time.time() - lease.stat().st_mtime
-        holder = Holder.parse(lease.read_text(encoding="utf-8"))
+        holder = Holder.parse(lease.read_bytes().decode("utf-8", "replace"))
     except OSError:
         return None
     if holder.alive_here() is False or age > LEASE_STALE_S:
+        return None
+    if holder.pid == 0 and age > LEASE_WRITE_S:  # damaged, not being written: nobody holds it
         return None
     return holder
 

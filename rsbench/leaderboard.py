@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from rsbench.fileio import atomic_write_text, canonical_json
 from rsbench.metrics import METRIC_NAMES
 from rsbench.names import child_path
+from rsbench.records import error_message
 from rsbench.statistics import ALPHA, RESAMPLES, Comparison, leads
 from rsbench.validation import check_output_file
 
@@ -212,7 +213,7 @@ def render_dataset(
                 r["seed"],
             ),
         ):
-            message = (r.get("error") or {}).get("message", "unknown error").splitlines()[0]
+            message = (error_message(r, "unknown error").splitlines() or ["unknown error"])[0]
             lines.append(
                 f"- {r['method']['name']}, {r['noise']['model']} {r['noise']['ratio']:g}, seed {r['seed']} "
                 f"(cell `{r['cell_id']}`): {message}"

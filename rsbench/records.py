@@ -44,6 +44,20 @@ def write_record(out: Path, record: dict[str, Any]) -> Path:
     return path
 
 
+def error_message(record: dict[str, Any] | None, default: str = "failed") -> str:
+    """A failed record's error message, whatever shape its ``error`` field has (a mapping
+    with ``message`` as rsbench writes it, or a plain string in a hand-edited record)."""
+    error = (record or {}).get("error")
+    message = error.get("message") if isinstance(error, dict) else error
+    return str(message) if message else default
+
+
+def error_type(record: dict[str, Any] | None) -> str | None:
+    """A failed record's error type (``CellError``, ``WorkerDied`` …), or None."""
+    error = (record or {}).get("error")
+    return error.get("type") if isinstance(error, dict) else None
+
+
 def parse_record(record: Any) -> dict[str, Any] | None:
     """The record, or None if the object is not a record of this schema."""
     if (

@@ -40,7 +40,14 @@ from rsbench.metrics import rank_all
 from rsbench.names import child_path
 from rsbench.noise import NoiseFile, noise_file_for
 from rsbench.plugins import Plugins, get_plugins
-from rsbench.records import SCHEMA_VERSION, read_record, record_path, write_record
+from rsbench.records import (
+    SCHEMA_VERSION,
+    error_message,
+    error_type,
+    read_record,
+    record_path,
+    write_record,
+)
 from rsbench.statistics import encode_hits
 
 WORK_DIR = "work"
@@ -85,7 +92,7 @@ class GridResult:
             progress.say(f"{lead}{pc.cell.label()}: {score} ({record['duration_s']:.0f} s)")
         elif outcome.status == "failed":
             self.failed.append(pc.cell_id)
-            message = ((outcome.record or {}).get("error") or {}).get("message", "failed")
+            message = error_message(outcome.record)
             blame = (
                 f" (method {pc.cell.method.name!r} from {pc.method_origin})"
                 if pc.method_origin
@@ -117,7 +124,7 @@ class CellOutcome:
             "status": self.status,
             "mR": (record.get("metrics") or {}).get("mR"),
             "duration_s": record.get("duration_s"),
-            "error": (record.get("error") or {}).get("message"),
+            "error": error_message(record, "") or None,
             "holder": self.holder,
         }
 
@@ -312,7 +319,7 @@ class Runner:
             holder = celllock.holder_of(out, pc.cell_id)
             record = read_record(record_path(out, pc.cell_id)) if holder is None else None
             status = (record or {}).get("status")
-            if status == "failed" and ((record.get("error") or {}).get("type") in DIED):
+            if status == "failed" and error_type(record) in DIED:
                 self.isolate.add(pc.cell_id)
             if holder is not None:
                 result.held[pc.cell_id] = holder.describe()
@@ -400,7 +407,7 @@ class Runner:
         with lock:
             path = record_path(out, pc.cell_id)
             current = read_record(path) if self._is_current(path) else None
-            if current is not None and (current.get("error") or {}).get("type") not in DIED:
+            if current is not None and error_type(current) not in DIED:
                 return False  # the cell's own record of this run (a crash's may be replaced)
             record = self.base_record(pc, device)
             record["error"] = {

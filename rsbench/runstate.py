@@ -28,11 +28,13 @@ from rsbench.celllock import Holder, holder_of
 from rsbench.crashnote import noted, read_note
 from rsbench.fileio import atomic_write_json, canonical_json
 from rsbench.health import summary as health_summary
-from rsbench.records import CELLS_DIR, read_record
+from rsbench.records import CELLS_DIR, error_message, read_record
 
 GRIDS_DIR = "grids"
 QUEUE_DIR = "queue"
-STATES = ("running", "queued", "failed", "pending", "done")
+#: "damaged": the cell's record file exists but cannot be read (truncated, not JSON): the cell
+#: runs again and its record is rewritten
+STATES = ("running", "queued", "failed", "damaged", "pending", "done")
 
 
 # ---- plans -------------------------------------------------------------------------------------
@@ -121,7 +123,8 @@ def cell_states(
     plans = read_plans(out)
     markers = read_markers(out)
     crashed = set(noted(out))
-    records = {p.stem: p for p in sorted((out / CELLS_DIR).glob("*.json"))}
+    cells_dir = out / CELLS_DIR
+    records = {p.stem: p for p in sorted(cells_dir.glob("*.json"))} if cells_dir.is_dir() else {}
     if cell_ids is None:
         locks = (
             {p.stem for p in (out / "locks").glob("*.lock")} if (out / "locks").is_dir() else set()
@@ -152,11 +155,35 @@ def cell_states(
             )
             states.append(CellState(cid, "queued", label, detail, record))
         elif record is not None:
-            message = (record.get("error") or {}).get("message") or "failed"
-            states.append(CellState(cid, "failed", label, message.splitlines()[0], record))
+            states.append(CellState(cid, "failed", label, error_line(record), record))
+        elif cid in records:
+            detail = (
+                f"its record {records[cid]} cannot be read (truncated, not JSON or not a record "
+                "of this rsbench); the next rsbench run runs the cell again and rewrites it"
+            )
+            states.append(CellState(cid, "damaged", label, detail, None))
         else:
             states.append(CellState(cid, "pending", label, "", None))
     return states
+
+
+def error_line(record: dict[str, Any]) -> str:
+    """The first line of a failed record's error, whatever shape the error field has."""
+    return (error_message(record).strip().splitlines() or ["failed"])[0]
+
+
+def folder_problems(out: Path) -> list[str]:
+    """Parts of a run folder that are not what rsbench writes there (a file where a folder
+    belongs), for ``rsbench status`` to name."""
+    problems = []
+    for name in (CELLS_DIR, GRIDS_DIR, QUEUE_DIR, "locks"):
+        path = Path(out) / name
+        if path.exists() and not path.is_dir():
+            problems.append(
+                f"{path} is a file, not a folder: its cells are shown as pending; move it away "
+                "and rerun (rsbench run recreates it)"
+            )
+    return problems
 
 
 def _record_label(record: dict[str, Any]) -> str:
@@ -209,7 +236,7 @@ def status_lines(out: Path, show_all: bool = False) -> list[str]:
     out = Path(out)
     if not out.is_dir():
         raise RsbenchError(f"run folder not found: {out}")
-    if not any((out / d).is_dir() for d in (CELLS_DIR, GRIDS_DIR, QUEUE_DIR, "locks")):
+    if not any((out / d).exists() for d in (CELLS_DIR, GRIDS_DIR, QUEUE_DIR, "locks")):
         raise RsbenchError(
             f"{out} is not a run folder (it has no cells/, grids/, queue/ or locks/)"
         )
@@ -217,8 +244,11 @@ def status_lines(out: Path, show_all: bool = False) -> list[str]:
     by_state: dict[str, list[CellState]] = {s: [] for s in STATES}
     for state in states:
         by_state[state.state].append(state)
-    counts = ", ".join(f"{len(by_state[s])} {s}" for s in ("done", *STATES[:-1]))
+    counts = ", ".join(
+        f"{len(by_state[s])} {s}" for s in ("done", *STATES[:-1]) if s != "damaged" or by_state[s]
+    )
     lines = [f"{out}: {len(states)} cells: {counts}"]
+    lines += [f"damaged: {problem}" for problem in folder_problems(out)]
     for name in STATES:
         cells = by_state[name]
         if not cells:

@@ -33,6 +33,7 @@ from typing import Any
 from rsbench import celllock, progress
 from rsbench.errors import RsbenchError
 from rsbench.grid import ComponentRef, GridSpec
+from rsbench.records import error_message
 from rsbench.searchspace import describe, sample, suggest
 
 STUDY_DB = "studies.db"
@@ -327,7 +328,7 @@ class Tuner:
         }
         ok = record.get("status") == "ok"
         if not ok:
-            message = (record.get("error") or {}).get("message") or "failed"
+            message = error_message(record)
             attrs["error"] = message.splitlines()[0][:300]
             progress.say(f"rsbench tune: {study.name}: slot {slot} failed: {message[:200]}")
         score = val.get("mR") if ok and _finite(val.get("mR")) else None

@@ -112,3 +112,38 @@ def test_two_grids_on_one_run_folder_train_every_cell_once(tmp_path, monkeypatch
     # a grid skipped what the other held, and said who held it
     assert "being run by rsbench run" in "".join(errs), errs
     assert len(list((tmp_path / "runs" / "cells").glob("*.json"))) == 4
+
+
+def test_a_lease_of_a_killed_unreaped_process_is_taken_over_at_once(tmp_path, monkeypatch):
+    """A rerun right after a kill -9, before the dead process is reaped: a zombie holds
+    nothing, so its lease is taken over without waiting for it to go stale."""
+    monkeypatch.setattr(celllock, "try_lock", lambda fd, blocking=False: None)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while not celllock._zombie(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)  # exited, and not reaped: this test holds its exit status
+    assert celllock._zombie(child.pid)
+    zombie = Holder(socket.gethostname(), child.pid, "x", "killed run")
+    assert zombie.alive_here() is False
+    lease = tmp_path / "locks" / "cell1.lease"
+    lease.parent.mkdir(parents=True)
+    lease.write_text(json.dumps(zombie.as_dict()))
+    taken = acquire(tmp_path, "cell1")
+    assert isinstance(taken, CellLock)
+    taken.release()
+    child.wait()
+    assert Holder(socket.gethostname(), os.getpid()).alive_here() is True
+
+
+def test_a_damaged_lease_holds_nothing_once_it_cannot_be_being_written(tmp_path, monkeypatch):
+    monkeypatch.setattr(celllock, "try_lock", lambda fd, blocking=False: None)
+    lease = tmp_path / "locks" / "cell1.lease"
+    lease.parent.mkdir(parents=True)
+    lease.write_bytes(b"\xff\xfe\x00garbage{")
+    assert isinstance(acquire(tmp_path, "cell1"), Holder)  # just created: maybe being written
+    old = time.time() - celllock.LEASE_WRITE_S - 1
+    os.utime(lease, (old, old))
+    assert celllock.holder_of(tmp_path, "cell1") is None
+    taken = acquire(tmp_path, "cell1")
+    assert isinstance(taken, CellLock)
+    taken.release()

@@ -58,6 +58,7 @@ def records_export(
 
 def read_records_export(path: Path) -> tuple[dict, list[dict]]:
     """The header and the records of a ``records/<dataset>.jsonl`` file."""
+    from rsbench.record_check import FieldError, check_record
     from rsbench.records import parse_record
 
     header: dict | None = None
@@ -75,6 +76,13 @@ def read_records_export(path: Path) -> tuple[dict, list[dict]]:
         record = parse_record(obj)
         if record is None:
             raise RsbenchError(f"{path}, line {n}: not a cell record of this rsbench version")
+        try:
+            check_record(record)
+        except FieldError as exc:
+            raise RsbenchError(
+                f"record export {path}, line {n} (cell {record.get('cell_id')}): {exc}; fix the "
+                "file or regenerate it from the run folder"
+            ) from None
         records.append(record)
     if header is None:
         raise RsbenchError(f"{path}: no '{HEADER_KEY}' header line; not a leaderboard export")

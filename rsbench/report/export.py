@@ -22,6 +22,7 @@ import json
 from typing import Any
 
 from rsbench.metrics import METRIC_NAMES
+from rsbench.records import error_message
 from rsbench.report.fields import backbone, trusted_subset
 from rsbench.report.hashing import hashing_values
 
@@ -167,7 +168,7 @@ def to_json(board) -> str:
                         "method": r["method"]["name"],
                         "ratio": r["noise"]["ratio"],
                         "seed": r["seed"],
-                        "error": ((r.get("error") or {}).get("message") or "").splitlines()[:1],
+                        "error": error_message(r, "").splitlines()[:1],
                     }
                     for r in failed
                 ],
