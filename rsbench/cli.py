@@ -483,6 +483,15 @@ def cmd_run(args) -> int:
         f"{len(result.failed)} failed{others}; records in {grid.out / 'cells'}",
         file=sys.stderr,
     )
+    left = runner.abandoned(result)
+    if left:
+        print(
+            f"rsbench: {len(left)} cells were being run by another process that stopped without "
+            f"finishing them ({', '.join(left[:5])}{', …' if len(left) > 5 else ''}); rerun the "
+            "same command to run them",
+            file=sys.stderr,
+        )
+        return 1
     return 1 if result.failed else 0
 
 

@@ -479,6 +479,19 @@ class Runner:
             "environment": environment(device),
         }
 
+    def abandoned(self, result: GridResult) -> list[str]:
+        """Cells this run skipped because another process held them, which that process left
+        unfinished (no ``ok`` record, and nobody holds them now): the run must not call itself
+        complete."""
+        left = []
+        for cid in sorted(result.held):
+            record = read_record(record_path(self.grid.out, cid))
+            if (record or {}).get("status") != "ok" and celllock.holder_of(
+                self.grid.out, cid
+            ) is None:
+                left.append(cid)
+        return left
+
     def portable(self, record: dict[str, Any]) -> dict[str, Any]:
         """The record with its paths relative to the run folder, the data root or the cache
         (`rsbench.portable`): a record names no folder of the machine that ran it."""

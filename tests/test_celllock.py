@@ -147,3 +147,23 @@ def test_a_damaged_lease_holds_nothing_once_it_cannot_be_being_written(tmp_path,
     taken = acquire(tmp_path, "cell1")
     assert isinstance(taken, CellLock)
     taken.release()
+
+
+def test_a_run_never_calls_itself_complete_with_cells_another_process_abandoned(tmp_path):
+    """A cell skipped as held by another process that then stopped without a record (and
+    holds nothing now) is abandoned: the run reports it and exits non-zero."""
+    from rsbench.grid import build_grid
+    from rsbench.plugins import get_plugins
+    from rsbench.runner import GridResult, Runner
+
+    runner = Runner(build_grid({"methods": "infonce", "out": str(tmp_path)}), get_plugins())
+    result = GridResult(held={"abc": "pid 1 on elsewhere", "def": "pid 2"})
+    (tmp_path / "cells").mkdir()
+    (tmp_path / "cells" / "def.json").write_text(
+        '{"schema_version": 1, "cell_id": "def", "status": "ok"}'
+    )
+    assert runner.abandoned(result) == ["abc"]
+    lock = acquire(tmp_path, "abc", by="still at it")
+    assert runner.abandoned(result) == []  # really running elsewhere
+    lock.release()
+    assert runner.abandoned(result) == ["abc"]
