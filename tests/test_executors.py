@@ -300,3 +300,49 @@ def test_hook_register_executors(tmp_path, monkeypatch, capsys):
     assert main([*grid(tmp_path, "0"), "--executor", "inline", "--no-leaderboard"]) == 0
     err = capsys.readouterr().err
     assert "(the inline executor)" in err and "1 cells run" in err
+
+
+def test_workers_die_with_a_killed_parent_and_a_rerun_finishes_every_cell(tmp_path, monkeypatch):
+    """kill -9 of ``rsbench run --workers 2``: within 10 s no worker of it is alive, and a rerun
+    started at once finishes every cell without waiting for any lock or lease."""
+    import signal
+    import subprocess
+    import time
+
+    install_quick(tmp_path, monkeypatch)
+    log, gate = tmp_path / "fits.log", tmp_path / "gate"
+    (tmp_path / "grid.yaml").write_text(
+        f"methods: {{quick: {{log: '{log}', gate: '{gate}'}}}}\n"
+        "datasets: [synthrs-tiny]\nnoise: [0.2]\nseeds: [0, 1, 2]\nout: runs\n"
+    )
+    command = [sys.executable, "-m", "rsbench", "run", "--config", "grid.yaml", "--workers", "2"]
+    parent = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:  # both workers are inside a cell, at the gate
+        if log.exists() and len(log.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.05)
+    workers = [int(line.split()[1]) for line in log.read_text().splitlines()]
+    assert len(workers) == 2 and parent.pid not in workers
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        stat = open(f"/proc/{pid}/stat").read() if os.path.exists(f"/proc/{pid}/stat") else ""
+        return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in workers)
+    gate.touch()
+    started = time.monotonic()
+    rerun = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "being run by another process" not in rerun.stderr
+    assert len(list(iter_records([tmp_path / "runs"]))) == 3
+    assert time.monotonic() - started < 120
