@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from rsbench import __version__, celllock, crashnote, health, progress
+from rsbench import __version__, celllock, crashnote, health, interrupts, progress
 from rsbench.components import CleanEstimate, TrainTask
 from rsbench.data import DatasetSplits
 from rsbench.dataroot import fill_options
@@ -503,73 +503,89 @@ class Runner:
         """Train and evaluate one cell here (no lock: see `run_cell_locked`); its record."""
         started = time.perf_counter()
         record = self.base_record(pc, device)
-        try:
-            splits = self.load_dataset(pc)
-            record["dataset"].update(dataset_facts(splits))
-            noise_file, noise_path = self.noise_file(pc, splits, splits.train)
-            record["noise"].update(
-                file=str(noise_path),
-                file_hash=noise_file.content_hash,
-                effective_rate=noise_file.effective_rate,
-                stats=noise_file.stats,
-            )
-            val = splits.val.eval_set()
-            if pc.cell.validation == "noisy":
-                val_noise, _ = self.noise_file(pc, splits, splits.val)
-                val.texts = val_noise.row_texts(splits.val)
-                val.caption_image = val_noise.image.copy()
-            resume_state: dict[str, Any] = {"detection_history": []}
-
-            def on_clean_scores(epoch: int, estimate: CleanEstimate) -> None:
-                metrics = detection_metrics(
-                    estimate.scores,
-                    noise_file.clean,
-                    estimate.decisions,
-                    estimate.groups,
-                    estimate.group_names,
-                )
-                resume_state["detection_history"].append({"epoch": epoch, **metrics})
-
-            task = TrainTask(
-                pairs=noise_file.train_pairs(splits.train),
-                val=val,
-                seed=pc.cell.seed,
-                device=device,
-                work_dir=self.grid.out / WORK_DIR / pc.cell_id,
-                progress=progress.bar,
-                noise_seed=pc.cell.noise_seed,
-                fingerprint=pairs_fingerprint(record, noise_file),
-                clean_flags=noise_file.clean.copy(),
-                on_clean_scores=on_clean_scores,
-                checkpoint_path=self.checkpoint_path(pc.cell_id),
-                resume_state=resume_state,
-                on_epoch=self.epoch_hook,
-            )
-            fit = pc.method.fit(task)
-            applied = fit.info.pop("onednn", None) if isinstance(fit.info, dict) else None
-            if applied:  # what the oneDNN workaround changed in this fit (rsbench.engine.onednn)
-                record["environment"]["onednn"].update(applied)
-            detection_history = task.resume_state.get("detection_history", [])
-            spread = (
-                self.search_record(record, fit, splits)  # a tuning trial: test split unread
-                if self.grid.search
-                else self.test_record(record, pc, fit, task, splits.test)
-            )
-            if fit.estimate() is not None or detection_history:
-                record["detection"] = self.detection(pc, fit, noise_file, detection_history)
-            record["health"] = health.check(record, spread)
-        except KeyboardInterrupt:
-            raise
-        except CellError as exc:
-            record["error"] = {"type": type(exc).__name__, "message": str(exc), "traceback": None}
-        except (Exception, SystemExit) as exc:  # a failing cell is recorded; the grid goes on
-            record["error"] = {
-                "type": type(exc).__name__,
-                "message": failure_message(exc),
-                "traceback": traceback.format_exc(limit=20),
-            }
+        with interrupts.SigintWatch() as sigint, interrupts.guard_os_exit():
+            try:
+                self.train_and_score(pc, device, record)
+            except KeyboardInterrupt:
+                if sigint.seen:  # Ctrl-C: the grid stops, resumable (rsbench.interrupts)
+                    raise
+                record["error"] = {
+                    "type": "KeyboardInterrupt",
+                    "message": "KeyboardInterrupt raised by the method itself (no Ctrl-C was "
+                    "received): a bug of the method; the grid went on",
+                    "traceback": traceback.format_exc(limit=20),
+                }
+            except CellError as exc:
+                record["error"] = {
+                    "type": type(exc).__name__,
+                    "message": str(exc),
+                    "traceback": None,
+                }
+            except (Exception, SystemExit) as exc:  # a failing cell is recorded; the grid goes on
+                record["error"] = {
+                    "type": type(exc).__name__,
+                    "message": failure_message(exc),
+                    "traceback": traceback.format_exc(limit=20),
+                }
         record["duration_s"] = round(time.perf_counter() - started, 3)
         return record
+
+    def train_and_score(self, pc: PreparedCell, device: str, record: dict[str, Any]) -> None:
+        """Load, train and evaluate one cell into ``record`` (its failures are ``run_cell``'s)."""
+        splits = self.load_dataset(pc)
+        record["dataset"].update(dataset_facts(splits))
+        noise_file, noise_path = self.noise_file(pc, splits, splits.train)
+        record["noise"].update(
+            file=str(noise_path),
+            file_hash=noise_file.content_hash,
+            effective_rate=noise_file.effective_rate,
+            stats=noise_file.stats,
+        )
+        val = splits.val.eval_set()
+        if pc.cell.validation == "noisy":
+            val_noise, _ = self.noise_file(pc, splits, splits.val)
+            val.texts = val_noise.row_texts(splits.val)
+            val.caption_image = val_noise.image.copy()
+        resume_state: dict[str, Any] = {"detection_history": []}
+
+        def on_clean_scores(epoch: int, estimate: CleanEstimate) -> None:
+            metrics = detection_metrics(
+                estimate.scores,
+                noise_file.clean,
+                estimate.decisions,
+                estimate.groups,
+                estimate.group_names,
+            )
+            resume_state["detection_history"].append({"epoch": epoch, **metrics})
+
+        task = TrainTask(
+            pairs=noise_file.train_pairs(splits.train),
+            val=val,
+            seed=pc.cell.seed,
+            device=device,
+            work_dir=self.grid.out / WORK_DIR / pc.cell_id,
+            progress=progress.bar,
+            noise_seed=pc.cell.noise_seed,
+            fingerprint=pairs_fingerprint(record, noise_file),
+            clean_flags=noise_file.clean.copy(),
+            on_clean_scores=on_clean_scores,
+            checkpoint_path=self.checkpoint_path(pc.cell_id),
+            resume_state=resume_state,
+            on_epoch=self.epoch_hook,
+        )
+        fit = pc.method.fit(task)
+        applied = fit.info.pop("onednn", None) if isinstance(fit.info, dict) else None
+        if applied:  # what the oneDNN workaround changed in this fit (rsbench.engine.onednn)
+            record["environment"]["onednn"].update(applied)
+        detection_history = task.resume_state.get("detection_history", [])
+        spread = (
+            self.search_record(record, fit, splits)  # a tuning trial: test split unread
+            if self.grid.search
+            else self.test_record(record, pc, fit, task, splits.test)
+        )
+        if fit.estimate() is not None or detection_history:
+            record["detection"] = self.detection(pc, fit, noise_file, detection_history)
+        record["health"] = health.check(record, spread)
 
     def test_record(self, record: dict[str, Any], pc: PreparedCell, fit, task, test) -> float:
         """The test evaluation of a trained cell into its record: R@K both ways (plain and
@@ -724,6 +740,8 @@ def hashing_record(retriever, test) -> dict[str, float] | None:
 
 
 def failure_message(exc: BaseException) -> str:
+    if isinstance(exc, interrupts.OsExitCalled):  # os._exit would end the grid at once
+        return f"SystemExit: the cell called os._exit({exc.code!r})"
     if isinstance(exc, SystemExit):  # a plugin's sys.exit() ends its cell, not the grid
         return f"SystemExit: the cell called sys.exit({exc.code!r})"
     return f"{type(exc).__name__}: {exc}"

@@ -4,7 +4,8 @@
 training seed), so a cell costs its process start-up and the evaluation. Options make a cell
 note that it ran (``log``: one line per fit, to count trainings), pause (``pause``), or kill
 its own process (``crash_seed``: the cell with that seed dies of ``crash_signal``, SIGKILL by
-default, as under the out-of-memory killer; SIGSEGV as in a faulty kernel), or wait until a file exists (``gate``) after noting it ran. With ``curve``, it reports
+default, as under the out-of-memory killer; SIGSEGV as in a faulty kernel), or wait until a file exists (``gate``) after noting it ran. ``exit_seed`` calls ``os._exit(0)`` and ``interrupt_seed`` raises
+``KeyboardInterrupt`` in that seed's cell. With ``curve``, it reports
 ``epochs`` epochs whose validation mR rises by 1000 × ``pause`` each (``TrainTask.on_epoch``
 may stop it: a pruned trial).
 """
@@ -47,6 +48,8 @@ class Quick(Method):
         epochs: int = 1
         pause: float = 0.0
         crash_seed: int = -1
+        exit_seed: int = -1
+        interrupt_seed: int = -1
         crash_signal: str = "SIGKILL"
         log: str = ""
         gate: str = ""
@@ -61,6 +64,10 @@ class Quick(Method):
             if time.monotonic() > deadline:
                 raise RuntimeError("the gate never opened")
             time.sleep(0.05)
+        if task.seed == self.options.exit_seed:
+            os._exit(0)
+        if task.seed == self.options.interrupt_seed:
+            raise KeyboardInterrupt
         if task.seed == self.options.crash_seed:
             print("quick: about to die", flush=True)
             os.kill(os.getpid(), getattr(signal, self.options.crash_signal))

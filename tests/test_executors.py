@@ -332,8 +332,9 @@ def test_workers_die_with_a_killed_parent_and_a_rerun_finishes_every_cell(tmp_pa
             os.kill(pid, 0)
         except ProcessLookupError:
             return False
-        stat = open(f"/proc/{pid}/stat").read() if os.path.exists(f"/proc/{pid}/stat") else ""
-        return stat.rpartition(")")[2].split()[:1] != ["Z"]
+        from rsbench.celllock import _zombie
+
+        return not _zombie(pid)
 
     deadline = time.monotonic() + 10
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
