@@ -463,13 +463,10 @@ def cmd_run(args) -> int:
         )
         return 0
     if not args.no_leaderboard:
-        from rsbench.record_check import load_records, warn_left_out
-        from rsbench.report.board import write_folder
+        from rsbench.report.board import refresh_folder
 
-        loaded = load_records([grid.out])
-        warn_left_out(loaded)
-        for path in write_folder(
-            loaded.records, grid.leaderboard_dir, result.datasets, args.multi_positive
+        for path in refresh_folder(
+            grid.out, grid.leaderboard_dir, result.datasets, args.multi_positive
         ):
             if path.suffix == ".md":
                 print(f"rsbench: wrote {path} (with its plots and records)", file=sys.stderr)
@@ -549,9 +546,12 @@ def cmd_leaderboard(args) -> int:
             dict.fromkeys(by_dataset, tracks),
         )
         return _report_check(result, args.out)
-    written = board.write_folder(
-        records, args.out, multi_positive=args.multi_positive, formats=formats, tracks=tracks
-    )
+    from rsbench.fileio import folder_lock
+
+    with folder_lock(args.out):  # one writer at a time (see board.refresh_folder)
+        written = board.write_folder(
+            records, args.out, multi_positive=args.multi_positive, formats=formats, tracks=tracks
+        )
     for path in written:
         if path.suffix != ".png" and path.suffix != ".svg":
             print(path)

@@ -181,6 +181,25 @@ def held_lock(path: Path | str) -> Iterator[None]:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def folder_lock(folder: Path | str) -> Iterator[None]:
+    """Hold an exclusive lock on the folder itself for the block (``flock`` on its descriptor:
+    no lock file is left in it, which matters for committed folders). Where folders cannot be
+    locked the block runs unlocked."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        try_lock(fd, blocking=True)
+        yield
+    finally:
+        os.close(fd)
+
+
 # ---- directories -------------------------------------------------------------------------
 
 

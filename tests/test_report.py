@@ -358,3 +358,40 @@ def test_checking_a_folder_with_nothing_to_check_is_an_error(tmp_path, capsys):
     assert rsbench(["leaderboard", "--check", "--out", str(tmp_path / "empty")]) == 2
     err = capsys.readouterr().err
     assert "nothing to check in" in err and err.count("\n") == 1
+
+
+def test_concurrent_refreshes_leave_a_board_with_every_finished_cell(tmp_path, monkeypatch):
+    """Two runs sharing a run folder and a leaderboard folder end at nearly the same time: the
+    one that read the records first must not overwrite the board of the one that read them
+    after the other's cell was written."""
+    import threading
+
+    from rsbench.report import board
+
+    run, out = tmp_path / "runs", tmp_path / "board"
+    (run / "cells").mkdir(parents=True)
+    first, second = record("infonce", 0.4, 0, 30.0), record("infonce", 0.4, 1, 32.0)
+    (run / "cells" / f"{first['cell_id']}.json").write_text(json.dumps(first))
+    real_write, reading, release = board.write_folder, threading.Event(), threading.Event()
+
+    def slow_write(records, *args, **kwargs):
+        if len(records) == 1:  # the first run: it read the records before the second finished
+            reading.set()
+            assert release.wait(30)
+        return real_write(records, *args, **kwargs)
+
+    monkeypatch.setattr(board, "write_folder", slow_write)
+    a = threading.Thread(target=board.refresh_folder, args=(run, out, ["toy"]))
+    a.start()
+    assert reading.wait(30)
+    (run / "cells" / f"{second['cell_id']}.json").write_text(json.dumps(second))
+    b = threading.Thread(target=board.refresh_folder, args=(run, out, ["toy"]))
+    b.start()
+    b.join(0.5)
+    assert b.is_alive()  # waits for the folder's lock
+    release.set()
+    a.join(30)
+    b.join(30)
+    _, records = read_records_export(out / "records" / "toy.jsonl")
+    assert sorted(r["seed"] for r in records) == [0, 1]
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # no lock file left

@@ -448,6 +448,22 @@ def write_folder(
     return written
 
 
+def refresh_folder(
+    run_dir: Path, out_dir: Path, datasets: Iterable[str], multi_positive: bool = False
+) -> list[Path]:
+    """``rsbench run``'s last step: the boards of ``datasets`` from every record in ``run_dir``,
+    read and written while holding the leaderboard folder's lock. Runs that share a run folder
+    and a leaderboard folder finish in any order: the last one to write reads the records after
+    every other one has written, so the final board lists every finished cell."""
+    from rsbench.fileio import folder_lock
+    from rsbench.record_check import load_records, warn_left_out
+
+    with folder_lock(out_dir):
+        loaded = load_records([run_dir])
+        warn_left_out(loaded)
+        return write_folder(loaded.records, out_dir, datasets, multi_positive)
+
+
 @dataclass
 class CheckResult:
     changed: list[str] = field(default_factory=list)
