@@ -347,3 +347,99 @@ def test_workers_die_with_a_killed_parent_and_a_rerun_finishes_every_cell(tmp_pa
     assert "being run by another process" not in rerun.stderr
     assert len(list(iter_records([tmp_path / "runs"]))) == 3
     assert time.monotonic() - started < 120
+
+
+def fake_slurm(tmp_path, monkeypatch, **scripts: str):
+    """A bin folder of fake Slurm commands on PATH (sbatch records what it got)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    scripts = {"sbatch": FAKE_SBATCH, "srun": "#!/bin/sh\n", **scripts}
+    for name, text in scripts.items():
+        path = bin_dir / name
+        path.write_text(text.format(log=tmp_path / "sbatch.log"))
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return bin_dir
+
+
+SINFO_2_CPUS = """#!/bin/sh
+echo "debug*|2|(null)|infinite"
+echo "long|2|(null)|1-00:00:00"
+"""
+
+
+def test_a_request_the_partition_can_never_meet_is_refused_before_submission(
+    tmp_path, monkeypatch, capsys
+):
+    install_quick(tmp_path, monkeypatch)
+    fake_slurm(tmp_path, monkeypatch, sinfo=SINFO_2_CPUS)
+    assert main([*grid(tmp_path, "0"), "--executor", "slurm"]) == 2  # defaults: 8 CPUs, 1 GPU
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "no task could ever start on partition debug" in err
+    assert "cpus_per_task 8 but its nodes have at most 2 CPUs" in err
+    assert "--gpus-per-task 1 but its nodes have no GPU" in err
+    assert not (tmp_path / "sbatch.log").exists()  # nothing submitted
+    too_long = ["--partition", "long", "--time", "2-00:00:00", "--gpus-per-task", "0"]
+    assert (
+        main([*grid(tmp_path, "0"), "--executor", "slurm", *too_long, "-x", "cpus_per_task=1"]) == 2
+    )
+    assert "--time of 2880 minutes above its limit of 1440 minutes" in capsys.readouterr().err
+    fits = ["--gpus-per-task", "0", "-x", "cpus_per_task=2"]
+    assert main([*grid(tmp_path, "0"), "--executor", "slurm", *fits]) == 0
+    assert "#SBATCH --cpus-per-task=2" in (tmp_path / "sbatch.log.script").read_text()
+
+
+def test_an_sbatch_error_is_one_line(tmp_path, monkeypatch, capsys):
+    install_quick(tmp_path, monkeypatch)
+    refuse = (
+        "#!/bin/sh\necho 'sbatch: error: Invalid generic resource (gres) specification' >&2\n"
+        "exit 1\n"
+    )
+    fake_slurm(tmp_path, monkeypatch, sbatch=refuse)
+    assert main([*grid(tmp_path, "0"), "--executor", "slurm"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == (
+        "rsbench: error: sbatch refused the job array: sbatch: error: Invalid generic resource "
+        "(gres) specification"
+    )
+    assert not list((tmp_path / "runs" / "queue").glob("*.json"))  # no cell marked as queued
+
+
+def test_a_waiting_run_stops_when_its_array_can_never_start(tmp_path, monkeypatch, capsys):
+    install_quick(tmp_path, monkeypatch)
+    squeue = '#!/bin/sh\necho "4242_0|PartitionConfig"\n'
+    scancel = f'#!/bin/sh\necho "$@" >> {tmp_path / "scancel.log"}\n'
+    fake_slurm(tmp_path, monkeypatch, squeue=squeue, scancel=scancel)
+    args = [*grid(tmp_path, "0"), "--executor", "slurm", "-x", "wait=true"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "slurm job array 4242 can never start (pending: PartitionConfig)" in err
+    assert "Traceback" not in err
+    assert (tmp_path / "scancel.log").read_text().split() == ["4242"]
+
+
+def test_submitits_sacct_warnings_are_said_once():
+    import logging
+
+    from rsbench_plugins.executors.slurm import quiet_sacct
+
+    quiet_sacct()
+    quiet_sacct()
+    seen = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    log = logging.getLogger("submitit")
+    handler = Keep()
+    log.addHandler(handler)
+    try:
+        for n in range(5):
+            log.warning(f"Call #{n} - Bypassing sacct error boom, status may be inaccurate.")
+        log.warning("something else")
+    finally:
+        log.removeHandler(handler)
+    assert len(seen) == 2 and "said once" in seen[0] and seen[1] == "something else"

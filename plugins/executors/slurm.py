@@ -19,6 +19,13 @@ requeued after a timeout; preempted tasks are always requeued), ``wait`` (wait f
 to finish, then write the leaderboard) and ``cluster`` (``local`` runs the tasks through
 submitit's local executor, as subprocesses of this machine, which is how the tests run it).
 
+Before submitting, the request is checked against what the partition offers (``sinfo``: CPUs
+and GPUs per node, time limit): a task that could never start is refused in one line. An
+``sbatch`` error is reported in one line; a waiting run (``wait``) whose tasks all pend for a
+reason that never clears (``PartitionConfig`` …) cancels the array and says so instead of
+waiting for ever; submitit's repeated warnings on clusters without accounting (``sacct``) are
+said once.
+
 Preemption and timeouts: submitit catches Slurm's signal and requeues the task, which resumes
 its cell after the last finished epoch. Submitit keeps its scripts, pickles and logs in
 ``<out>/slurm/``; ``<out>/queue/<cell_id>.json`` says which job a queued cell is.
@@ -26,6 +33,7 @@ its cell after the last finished epoch. Submitit keeps its scripts, pickles and 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -39,6 +47,92 @@ from rsbench.errors import RsbenchError
 from rsbench.executors import CellJob, Executor
 
 ALIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED"}
+#: pending reasons that no amount of waiting clears: the request exceeds what the partition,
+#: account or QOS can ever give (Slurm's squeue %r)
+NEVER_STARTS = {
+    "PartitionConfig",
+    "PartitionNodeLimit",
+    "PartitionTimeLimit",
+    "InvalidAccount",
+    "InvalidQOS",
+    "BadConstraints",
+    "QOSMaxCpuPerJobLimit",
+    "QOSMaxGRESPerJob",
+    "QOSMaxWallDurationPerJobLimit",
+}
+#: how often a waiting run looks at its tasks' pending reasons (seconds)
+PENDING_POLL_S = 10.0
+
+
+@dataclass
+class PartitionLimits:
+    """What a partition's nodes offer, read with ``sinfo`` before anything is submitted."""
+
+    name: str
+    cpus: int  # the most CPUs of any node
+    gpus: int  # the most GPUs of any node (GRES gpu)
+    minutes: int | None  # the time limit (None: infinite)
+
+
+def partition_limits(partition: str | None) -> PartitionLimits | None:
+    """The limits of ``partition`` (the default one when None), or None when ``sinfo`` is not
+    here or says nothing usable (the request is then left to sbatch)."""
+    if not shutil.which("sinfo"):
+        return None
+    command = ["sinfo", "-h", "-o", "%P|%c|%G|%l"] + (["-p", partition] if partition else [])
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    rows = [line.split("|") for line in out.splitlines() if line.count("|") == 3]
+    if partition:
+        rows = [r for r in rows if r[0].rstrip("*") == partition]
+    else:
+        rows = [r for r in rows if r[0].endswith("*")] or rows
+    if not rows:
+        return None
+    cpus = max((int(r[1].rstrip("+")) for r in rows if r[1].rstrip("+").isdigit()), default=0)
+    gpus = max((_gres_gpus(r[2]) for r in rows), default=0)
+    limits = [r[3].strip() for r in rows]
+    minutes = None
+    if limits and all(v not in ("infinite", "UNLIMITED", "n/a") for v in limits):
+        try:
+            minutes = max(time_minutes(v) for v in limits)
+        except ValueError:
+            minutes = None
+    return PartitionLimits(rows[0][0].rstrip("*"), cpus, gpus, minutes)
+
+
+def _gres_gpus(gres: str) -> int:
+    """GPUs per node in a GRES string such as ``gpu:4``, ``gpu:a100:8(S:0-1)`` or ``(null)``."""
+    found = 0
+    for item in gres.split(","):
+        parts = item.split("(")[0].split(":")
+        if parts and parts[0] == "gpu":
+            count = parts[-1] if len(parts) > 1 else "1"
+            found = max(found, int(count) if count.isdigit() else 1)
+    return found
+
+
+def request_problems(options, limits: PartitionLimits) -> list[str]:
+    """Why a task with these options can never start on the partition (empty: it can)."""
+    problems = []
+    if options.cpus_per_task > limits.cpus > 0:
+        problems.append(
+            f"cpus_per_task {options.cpus_per_task} but its nodes have at most {limits.cpus} "
+            f"CPUs (valid: 1 to {limits.cpus}, e.g. -x cpus_per_task={limits.cpus})"
+        )
+    if options.gpus_per_task > limits.gpus:
+        problems.append(
+            f"--gpus-per-task {options.gpus_per_task} but its nodes have "
+            + (f"at most {limits.gpus} GPUs" if limits.gpus else "no GPU (no gpu GRES)")
+            + f" (valid: 0 to {limits.gpus})"
+        )
+    if limits.minutes is not None and options.minutes > limits.minutes:
+        problems.append(
+            f"--time of {options.minutes} minutes above its limit of {limits.minutes} minutes"
+        )
+    return problems
 
 
 def time_minutes(value: str | int) -> int:
@@ -136,11 +230,20 @@ class SlurmExecutor(Executor):
         return Path(out).resolve() / "slurm"
 
     def check(self, runner, device: str) -> None:
+        if self.options.cluster != "slurm":
+            return
         missing = [c for c in ("sbatch", "srun") if not shutil.which(c)]
-        if self.options.cluster == "slurm" and missing:
+        if missing:
             raise RsbenchError(
                 f"--executor slurm needs Slurm's {' and '.join(missing)}, not found on this "
                 "machine's PATH; run from a Slurm login node (or use the local executor)"
+            )
+        limits = partition_limits(self.options.partition)
+        problems = request_problems(self.options, limits) if limits else []
+        if problems:
+            raise RsbenchError(
+                f"slurm executor: no task could ever start on partition {limits.name}: "
+                + "; ".join(problems)
             )
 
     def slots(self, device: str) -> int | None:
@@ -213,7 +316,11 @@ class SlurmExecutor(Executor):
             for pc in cells
         ]
         executor = self.make_executor(out)
-        submitted = executor.map_array(CellTask(self.options.cluster), jobs)
+        quiet_sacct()
+        try:
+            submitted = executor.map_array(CellTask(self.options.cluster), jobs)
+        except Exception as exc:  # sbatch refused the array: its own words, in one line
+            raise RsbenchError(f"sbatch refused the job array: {sbatch_error(exc)}") from None
         for pc, job in zip(cells, submitted, strict=True):
             write_marker(
                 out, pc.cell_id, self.name or "slurm", job.job_id, cluster=self.options.cluster
@@ -228,9 +335,40 @@ class SlurmExecutor(Executor):
         if not self.options.wait:
             result.submitted = [pc.cell_id for pc in cells]
             return result
+        if self.options.cluster == "slurm":
+            self.wait_until_started(array, submitted)
         for n, (pc, job) in enumerate(zip(cells, submitted, strict=True), 1):
             result.add(self.wait_for(runner, pc, job, device), pc, f"[{n}/{len(cells)}]")
         return result
+
+    def wait_until_started(self, array: str, submitted: list) -> None:
+        """Wait while the array's tasks are pending; stop at once (cancelling the array) when
+        every pending task waits for a reason that never clears (a request the partition cannot
+        meet), instead of waiting for ever."""
+        import time
+
+        from rsbench import progress
+
+        while True:
+            reasons = pending_reasons(array)
+            if reasons is None:  # squeue cannot be read: leave the waiting to submitit
+                return
+            if not reasons:  # nothing pending any more: running or finished
+                return
+            if all(r.split(",")[0] in NEVER_STARTS for r in reasons.values()):
+                with contextlib.suppress(OSError, subprocess.SubprocessError):
+                    subprocess.run(["scancel", array], capture_output=True, timeout=60)
+                reason = sorted(set(reasons.values()))[0]
+                raise RsbenchError(
+                    f"slurm job array {array} can never start (pending: {reason}): the request "
+                    "exceeds what the partition offers; cancelled it. Check --partition, "
+                    "--gpus-per-task, -x cpus_per_task and --time against 'sinfo'"
+                )
+            progress.say(
+                f"rsbench: slurm job array {array}: {len(reasons)} task(s) pending "
+                f"({', '.join(sorted(set(reasons.values())))})"
+            )
+            time.sleep(PENDING_POLL_S)
 
     def wait_for(self, runner, pc, job, device: str):
         """Wait for one task; a task that died without its record fails its cell."""
@@ -276,6 +414,68 @@ class SlurmExecutor(Executor):
                 else:
                     remove_marker(out, cid)  # finished, failed or cancelled without a record
         return alive
+
+
+def pending_reasons(array: str) -> dict[str, str] | None:
+    """Task → pending reason of the array's tasks still pending; None when squeue cannot be
+    read."""
+    if not shutil.which("squeue"):
+        return None
+    try:
+        out = subprocess.run(
+            ["squeue", "-h", "-r", "-t", "PENDING", "-o", "%i|%r", "-j", array],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return dict(line.split("|", 1) for line in out.stdout.splitlines() if "|" in line)
+
+
+def sbatch_error(exc: BaseException) -> str:
+    """The line of sbatch's own message in a failed submission (submitit wraps it)."""
+    text = str(exc)
+    for line in text.splitlines():
+        if "error" in line.lower() and "sbatch" in line.lower():
+            return line.strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else type(exc).__name__
+
+
+class _OnceFilter:
+    """Lets submitit's first "Bypassing sacct error" warning through, rephrased, and drops the
+    rest (clusters without accounting answer every poll with it)."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    def filter(self, record) -> bool:
+        if "Bypassing sacct error" not in record.getMessage():
+            return True
+        if self.seen:
+            return False
+        self.seen = True
+        record.msg = (
+            "sacct failed (is accounting disabled on this cluster?); task states come from "
+            "squeue and the records instead; said once"
+        )
+        record.args = ()
+        return True
+
+
+_SACCT_FILTER = _OnceFilter()
+
+
+def quiet_sacct() -> None:
+    """Install the once-only filter on submitit's logger (idempotent)."""
+    import logging
+
+    log = logging.getLogger("submitit")
+    if _SACCT_FILTER not in log.filters:
+        log.addFilter(_SACCT_FILTER)
 
 
 def job_states(job_ids: list[str], cluster: str) -> dict[str, str] | None:
