@@ -212,7 +212,8 @@ def test_slurm_submission_writes_one_array_with_the_options_given(tmp_path, monk
     install_quick(tmp_path, monkeypatch)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name, text in (("sbatch", FAKE_SBATCH), ("squeue", FAKE_SQUEUE), ("srun", "#!/bin/sh\n")):
+    stand_ins = (("sbatch", FAKE_SBATCH), ("squeue", FAKE_SQUEUE), ("srun", "#!/bin/sh\n"))
+    for name, text in (*stand_ins, ("sinfo", "#!/bin/sh\n")):  # no partition facts: no check
         path = bin_dir / name
         path.write_text(text.format(log=tmp_path / "sbatch.log"))
         path.chmod(path.stat().st_mode | stat.S_IEXEC)
@@ -353,7 +354,8 @@ def fake_slurm(tmp_path, monkeypatch, **scripts: str):
     """A bin folder of fake Slurm commands on PATH (sbatch records what it got)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
-    scripts = {"sbatch": FAKE_SBATCH, "srun": "#!/bin/sh\n", **scripts}
+    # a silent sinfo unless the test gives one: the machine's own Slurm, if any, stays out
+    scripts = {"sbatch": FAKE_SBATCH, "srun": "#!/bin/sh\n", "sinfo": "#!/bin/sh\n", **scripts}
     for name, text in scripts.items():
         path = bin_dir / name
         path.write_text(text.format(log=tmp_path / "sbatch.log"))

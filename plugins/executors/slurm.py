@@ -349,6 +349,7 @@ class SlurmExecutor(Executor):
 
         from rsbench import progress
 
+        said = ""
         while True:
             reasons = pending_reasons(array)
             if reasons is None:  # squeue cannot be read: leave the waiting to submitit
@@ -364,10 +365,13 @@ class SlurmExecutor(Executor):
                     "exceeds what the partition offers; cancelled it. Check --partition, "
                     "--gpus-per-task, -x cpus_per_task and --time against 'sinfo'"
                 )
-            progress.say(
-                f"rsbench: slurm job array {array}: {len(reasons)} task(s) pending "
-                f"({', '.join(sorted(set(reasons.values())))})"
+            why = sorted(
+                {"waiting for the scheduler" if r == "None" else r for r in reasons.values()}
             )
+            line = f"rsbench: slurm job array {array}: {len(reasons)} task(s) pending ({', '.join(why)})"
+            if line != said:  # said when it changes, not at every poll
+                progress.say(line)
+                said = line
             time.sleep(PENDING_POLL_S)
 
     def wait_for(self, runner, pc, job, device: str):
@@ -470,12 +474,23 @@ _SACCT_FILTER = _OnceFilter()
 
 
 def quiet_sacct() -> None:
-    """Install the once-only filter on submitit's logger (idempotent)."""
+    """Install the once-only filter on submitit's logger, and keep its warnings off stdout
+    (submitit logs each warning to stdout and stderr alike): idempotent."""
     import logging
+    import sys
 
     log = logging.getLogger("submitit")
     if _SACCT_FILTER not in log.filters:
         log.addFilter(_SACCT_FILTER)
+    for handler in log.handlers:
+        if getattr(handler, "stream", None) is sys.stdout and _below_warning not in handler.filters:
+            handler.addFilter(_below_warning)
+
+
+def _below_warning(record) -> bool:
+    import logging
+
+    return record.levelno < logging.WARNING
 
 
 def job_states(job_ids: list[str], cluster: str) -> dict[str, str] | None:
