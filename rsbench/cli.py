@@ -549,8 +549,12 @@ def cmd_leaderboard(args) -> int:
     from rsbench.fileio import folder_lock
 
     with folder_lock(args.out):  # one writer at a time (see board.refresh_folder)
-        written = board.write_folder(
-            records, args.out, multi_positive=args.multi_positive, formats=formats, tracks=tracks
+        written = board.write_folder(  # no tracks given or read: the folder's own stay
+            records,
+            args.out,
+            multi_positive=args.multi_positive,
+            formats=formats,
+            tracks=tracks or None,
         )
     for path in written:
         if path.suffix != ".png" and path.suffix != ".svg":

@@ -164,3 +164,17 @@ def test_a_track_from_a_config_holds_exactly_the_cells_it_runs(tmp_path, capsys)
     assert main(["run", "--config", str(config), "--dry-run"]) == 0
     listed = set(re.findall(r"\b[0-9a-f]{16}\b", capsys.readouterr().out))
     assert track.cells <= listed
+
+
+def test_a_run_into_a_tracked_folder_keeps_its_tracks(tmp_path):
+    """rsbench run refreshes a leaderboard folder without naming tracks: those kept in its
+    record export stay (a track is the cells its config ran when it was given: a cell added
+    later shows under "other" until the track is given again)."""
+    records, tracks = tracked_records()
+    out = tmp_path / "board"
+    write_folder(records, out, tracks=tracks)
+    page = (out / "toy.md").read_text()
+    write_folder(records, out)  # what a run's refresh does
+    assert (out / "toy.md").read_text() == page
+    write_folder(records, out, tracks=[])  # tracks dropped only when asked
+    assert "— paper" not in (out / "toy.md").read_text()

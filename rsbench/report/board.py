@@ -89,6 +89,18 @@ def read_records_export(path: Path) -> tuple[dict, list[dict]]:
     return header, records
 
 
+def folder_tracks(out_dir: Path, datasets: Iterable[str]) -> list:
+    """The tracks kept in the record exports of ``datasets`` in a leaderboard folder."""
+    from rsbench.report.tracks import merge_tracks
+
+    found = []
+    for dataset in datasets:
+        path = Path(out_dir) / RECORDS_DIR / f"{dataset}.jsonl"
+        if path.is_file():
+            found += header_tracks(read_records_export(path)[0], path)
+    return merge_tracks(found)
+
+
 def header_tracks(header: dict, path: Path) -> list:
     """The tracks kept in a record export's header (none: an empty list)."""
     from rsbench.report.tracks import Track
@@ -423,7 +435,9 @@ def write_folder(
 ) -> list[Path]:
     """Write the boards of the given datasets (all by default) into ``out_dir``; returns the
     paths written. Export formats already in the folder are rewritten too, so no file there
-    is left stale; figures a board no longer has are removed from its plot folder."""
+    is left stale; figures a board no longer has are removed from its plot folder. Without
+    ``tracks``, the tracks kept in the folder's record exports stay (a run into a tracked
+    folder keeps its tracks)."""
     from rsbench.leaderboard import group_by_dataset
     from rsbench.names import child_path
     from rsbench.validation import check_output_file
@@ -432,6 +446,8 @@ def write_folder(
     wanted = sorted(by_dataset) if datasets is None else sorted(set(datasets) & set(by_dataset))
     for dataset in wanted:  # names from records never leave the folder
         child_path(Path(out_dir), dataset, ".md", "dataset name")
+    if tracks is None:
+        tracks = folder_tracks(Path(out_dir), wanted)
     boards = {d: build_board(d, by_dataset[d], multi_positive, tracks) for d in wanted}
     formats = set(formats) | set(formats_on_disk(Path(out_dir), wanted))
     files = folder_artefacts(Path(out_dir), boards, [f for f in FORMATS if f in formats])
