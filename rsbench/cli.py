@@ -543,7 +543,7 @@ def cmd_leaderboard(args) -> int:
             by_dataset,
             multi,
             formats if args.formats else (),
-            dict.fromkeys(by_dataset, tracks),
+            dict.fromkeys(by_dataset, tracks or board.folder_tracks(args.out, by_dataset)),
         )
         return _report_check(result, args.out)
     from rsbench.fileio import folder_lock
