@@ -197,7 +197,7 @@ def render_dataset(
 
     sections = group_sections(records, tracks)
     if tracks:
-        lines.extend(tracks_side_by_side(sections))
+        lines.extend(tracks_side_by_side(sections, tracks, records))
     for key in sorted(sections):
         more = extras(key, sections[key]) if extras else None
         track = section_track(key, tracks)
@@ -228,22 +228,30 @@ def group_sections(
     """Records by section: noise model and options, profile, validation, dataset version, split;
     with tracks, by track first (a record in two tracks is in both sections; one in none, in
     the ``other`` track's)."""
-    from rsbench.report.tracks import OTHER, memberships
+    from rsbench.report.tracks import OTHER, memberships, same_cells
 
     sections: dict[tuple, list[dict]] = {}
+    shown_elsewhere = same_cells(tracks or [], {r["cell_id"] for r in records})
     for r in records:
         if not tracks:
             sections.setdefault(_section_key(r), []).append(r)
             continue
         for order, track in memberships(r, tracks):
+            if track is not None and track.name in shown_elsewhere:
+                continue  # the same cells as an earlier track: said once, in the side-by-side
             key = (f"{order:03d}", track.name if track else OTHER, *_section_key(r))
             sections.setdefault(key, []).append(r)
     return sections
 
 
-def tracks_side_by_side(sections: dict[tuple, list[dict]]) -> list[str]:
+def tracks_side_by_side(
+    sections: dict[tuple, list[dict]], tracks: list[Track], records: list[dict]
+) -> list[str]:
     """Per protocol, one mR-by-noise table with a row per method and track: what tuning
-    changed, at a glance (each track's own section has the detail)."""
+    changed, at a glance (each track's own section has the detail); then the tracks that hold
+    the same cells as an earlier one."""
+    from rsbench.report.tracks import same_cells
+
     by_protocol: dict[tuple, dict[tuple[float, str], list[dict]]] = {}
     for key in sorted(sections):
         ok = [r for r in sections[key] if r.get("status") == "ok"]
@@ -261,6 +269,14 @@ def tracks_side_by_side(sections: dict[tuple, list[dict]]) -> list[str]:
             + (f", {protocol[4]} validation" if protocol[4] != "clean" else "")
         )
         lines += ["", mr_table(groups), ""]
+    titles = {t.name: t.title for t in tracks}
+    for name, earlier in same_cells(tracks, {r["cell_id"] for r in records}).items():
+        lines.append(
+            f"`[{name}]` ({titles[name]}) holds exactly the cells of `[{earlier}]` "
+            f"({titles[earlier]}): every method's values are the same in both, so its results "
+            f"are those of `[{earlier}]` and are not repeated."
+        )
+        lines.append("")
     return lines
 
 

@@ -178,3 +178,13 @@ def test_a_run_into_a_tracked_folder_keeps_its_tracks(tmp_path):
     assert (out / "toy.md").read_text() == page
     write_folder(records, out, tracks=[])  # tracks dropped only when asked
     assert "— paper" not in (out / "toy.md").read_text()
+
+
+def test_a_track_with_the_same_cells_as_an_earlier_one_is_said_once():
+    """Both selections choosing the same values: the oracle track is named, not repeated."""
+    records, tracks = tracked_records()
+    oracle = Track("oracle", "oracle (clean-validation selection)", tracks[1].cells)
+    text = build_board("toy", records, tracks=[*tracks, oracle]).markdown()
+    assert "`[oracle]` (oracle (clean-validation selection)) holds exactly the cells of " in text
+    assert "— oracle" not in text and "[oracle] |" not in text
+    assert text.count("— tuned (noisy-validation selection)") == 1

@@ -98,6 +98,19 @@ def merge_tracks(tracks: list[Track]) -> list[Track]:
     return list(merged.values())
 
 
+def same_cells(tracks: list[Track], ids: set[str]) -> dict[str, str]:
+    """Track name → the earlier track with exactly its cells on this board (the oracle
+    selection choosing what the realistic one chose): shown once, under the earlier one."""
+    same: dict[str, str] = {}
+    for i, t in enumerate(tracks):
+        mine = t.cells & ids
+        for earlier in tracks[:i]:
+            if mine and earlier.name not in same and mine == earlier.cells & ids:
+                same[t.name] = earlier.name
+                break
+    return same
+
+
 def memberships(record: dict, tracks: list[Track]) -> list[tuple[int, Track | None]]:
     """(order, track) of every track holding the record; a record in none: (len, None)."""
     found = [(i, t) for i, t in enumerate(tracks) if record["cell_id"] in t.cells]
