@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -55,6 +56,13 @@ def add_tune_parser(sub) -> None:
         help="list the studies, the trials already done and those to come with their points, "
         "and estimate the time from the trials run so far; train and write nothing",
     )
+    tune.add_argument(
+        "--workers",
+        dest="tune_workers",
+        default="1",
+        help="processes training trials of the same studies at once on this machine, each with "
+        "its share of the CPU threads [1]",
+    )
     tune.set_defaults(executor=None)  # trials run in this process, one after another
     tune.add_argument(
         "--storage",
@@ -81,15 +89,23 @@ def cmd_tune(args) -> int:
     studies = tuner.studies()  # bad input (no search space, unknown names) fails here
     if args.dry_run:
         return tune_dry_run(tuner, studies, out, args.storage)
+    workers = integer_setting(args.tune_workers, "--workers", 1, 4 * (os.cpu_count() or 1))
     tuner.storage = storage_for(out, args.storage)
+    helpers = start_helpers(args.argv, workers) if workers > 1 else []
     try:
         summaries = [tuner.run_study(study) for study in studies]
+        for helper in helpers:  # each finishes the trial it trains
+            helper.wait()
     except KeyboardInterrupt:
         print(
             f"\nrsbench: interrupted; finished trials are in the study; rerun to resume ({out})",
             file=sys.stderr,
         )
         return 130
+    if os.environ.get(HELPER_ENV):  # a helper of another tune process: it writes the configs
+        return 0
+    if helpers:  # the trials the helpers added after this process's last look
+        summaries = [tuner.summary(tuner._optuna_study(study), study) for study in studies]
     atomic_write_text(out / "tuned.json", json.dumps(summaries, indent=2, sort_keys=True) + "\n")
     for s in summaries:
         picks = "; ".join(
@@ -122,6 +138,33 @@ def cmd_tune(args) -> int:
         )
         return 1
     return 0
+
+
+HELPER_ENV = "RSBENCH_TUNE_HELPER"
+
+
+def start_helpers(argv: list[str], workers: int) -> list:
+    """``workers - 1`` more ``rsbench tune`` processes with the same arguments on the same
+    studies (they split the trials: see `rsbench.tune`), each with its share of the CPU threads,
+    as this process takes for itself."""
+    import subprocess
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    import torch
+
+    torch.set_num_threads(threads)
+    env = {
+        **os.environ,
+        HELPER_ENV: "1",
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+    }
+    command = [sys.executable, "-m", "rsbench", *argv, "--workers", "1"]
+    print(
+        f"rsbench tune: {workers} processes on the studies, {threads} CPU thread(s) each",
+        file=sys.stderr,
+    )
+    return [subprocess.Popen(command, env=env) for _ in range(workers - 1)]
 
 
 def tune_dry_run(tuner, studies, out: Path, storage: str | None) -> int:

@@ -4,7 +4,7 @@
 training seed), so a cell costs its process start-up and the evaluation. Options make a cell
 note that it ran (``log``: one line per fit, to count trainings), pause (``pause``), or kill
 its own process (``crash_seed``: the cell with that seed dies of ``crash_signal``, SIGKILL by
-default, as under the out-of-memory killer; SIGSEGV as in a faulty kernel), or wait until a file exists (``gate``) after noting it ran. ``exit_seed`` calls ``os._exit(0)`` and ``interrupt_seed`` raises
+default, as under the out-of-memory killer; SIGSEGV as in a faulty kernel), or wait until a file exists (``gate``) after noting it ran. ``delay`` adds a pause that is not searched; ``exit_seed`` calls ``os._exit(0)`` and ``interrupt_seed`` raises
 ``KeyboardInterrupt`` in that seed's cell. With ``curve``, it reports
 ``epochs`` epochs whose validation mR rises by 1000 × ``pause`` each (``TrainTask.on_epoch``
 may stop it: a pruned trial).
@@ -54,6 +54,7 @@ class Quick(Method):
         log: str = ""
         gate: str = ""
         curve: bool = False
+        delay: float = 0.0
 
     def fit(self, task):
         if self.options.log:
@@ -71,7 +72,7 @@ class Quick(Method):
         if task.seed == self.options.crash_seed:
             print("quick: about to die", flush=True)
             os.kill(os.getpid(), getattr(signal, self.options.crash_signal))
-        time.sleep(self.options.pause)
+        time.sleep(self.options.pause + self.options.delay)
         if not self.options.curve:
             history = [{"epoch": 1, "seconds": 2.0, "val_mR": 1.0 + self.options.pause}]
             return FitResult(retriever=Scores(task.seed), history=history, best_epoch=1)

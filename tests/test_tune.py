@@ -364,3 +364,20 @@ def test_without_a_pruner_every_trial_trains_its_epochs(tmp_path, monkeypatch, c
     assert json.loads((tmp_path / "tune" / "tuned.json").read_text())[0]["pruned"] == 0
     assert main([*args, "--pruner", "hyperband"]) == 2
     assert "--pruner 'hyperband' is not one of: none, median" in capsys.readouterr().err
+
+
+def test_workers_split_the_trials_of_one_study(tmp_path, monkeypatch, capsys):
+    """--workers 2: a second tune process joins the same studies; every slot is trained once,
+    by one of the two, and the configs are written once everything has finished."""
+    install_quick(tmp_path, monkeypatch)
+    log = tmp_path / "fits.log"
+    args = tune_args(tmp_path, 6, log=str(log), delay=1.5)  # slow enough for both to train
+    assert main([*args, "--workers", "2"]) == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "2 processes on the studies, 1 CPU thread(s) each" in err
+    pids = [line.split()[1] for line in log.read_text().splitlines()]
+    assert len(pids) == 6 and len(set(pids)) == 2  # six trainings, by two processes
+    trials = studies(tmp_path / "tune")["quick:synthrs-tiny:caption_shuffle:0.4:small"]
+    assert sorted(t.user_attrs["slot"] for t in trials) == list(range(6))
+    assert json.loads((tmp_path / "tune" / "tuned.json").read_text())[0]["trials"] == 6
+    assert (tmp_path / "tune" / "tuned-noisy.yaml").is_file()
