@@ -10,6 +10,10 @@ state=/var/lib/rsbench-slurm
 conf=/etc/slurm/slurm.conf
 
 stop() {
+  # jobs still queued or running (a requeued task) end with the cluster, not after it
+  scancel --user "$(id -un)" 2>/dev/null || true
+  sleep 1
+  pkill -f slurm_script 2>/dev/null || true
   pkill -x slurmd 2>/dev/null || true
   pkill -x slurmctld 2>/dev/null || true
   pkill -x munged 2>/dev/null || true
