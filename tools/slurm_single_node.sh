@@ -14,6 +14,8 @@ stop() {
   scancel --user "$(id -un)" 2>/dev/null || true
   sleep 1
   pkill -f slurm_script 2>/dev/null || true
+  pkill -x srun 2>/dev/null || true
+  pkill -f slurmstepd 2>/dev/null || true
   pkill -x slurmd 2>/dev/null || true
   pkill -x slurmctld 2>/dev/null || true
   pkill -x munged 2>/dev/null || true
