@@ -268,7 +268,8 @@ def tracks_side_by_side(
             f"### {first['noise']['model']}, {first['method'].get('profile', 'small')} profile"
             + (f", {protocol[4]} validation" if protocol[4] != "clean" else "")
         )
-        lines += ["", mr_table(groups), ""]
+        # ⚠ where a cell has a health warning: its cause is named in that track's section
+        lines += ["", mr_table(groups, join_marks({}, health_notes(groups))), ""]
     titles = {t.name: t.title for t in tracks}
     for name, earlier in same_cells(tracks, {r["cell_id"] for r in records}).items():
         lines.append(
@@ -285,7 +286,9 @@ TRACKS_TEXT = (
     "methods' own hyperparameters, `[tuned]` those chosen by the same search budget for every "
     "method on the noisy validation split, `[oracle]` those chosen on the clean validation "
     "split (not available in practice). A tuned choice equal to the paper's values shares its "
-    "cells. Each track's section below has the full tables, the budget and the choices."
+    "cells. ⚠ marks a result with a health warning, whose measured cause is named under "
+    '"Health warnings" in that track\'s section below, with the full tables, the budget and '
+    "the choices."
 )
 
 

@@ -188,3 +188,17 @@ def test_a_track_with_the_same_cells_as_an_earlier_one_is_said_once():
     assert "`[oracle]` (oracle (clean-validation selection)) holds exactly the cells of " in text
     assert "— oracle" not in text and "[oracle] |" not in text
     assert text.count("— tuned (noisy-validation selection)") == 1
+
+
+def test_the_side_by_side_table_marks_results_with_a_health_warning():
+    records, tracks = tracked_records()
+    for r in records:  # vse's paper cells at 40 %: a degenerate partition
+        paper_vse = r["method"]["name"] == "vse" and r["cell_id"] in tracks[0].cells
+        if paper_vse and r["noise"]["ratio"] == 0.4:
+            r["health"] = {"warnings": [{"check": "degenerate_partition", "detail": "x"}]}
+    text = build_board("toy", records, tracks=tracks).markdown()
+    side = text.split("## Tracks side by side", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split("|")[1].strip(): line for line in side.splitlines() if line.startswith("| ")}
+    assert "⚠" in rows["vse [paper]"].split("|")[3]  # the 40 % column
+    assert "⚠" not in rows["vse [tuned]"] and "⚠" not in rows["infonce [paper]"]
+    assert "Health warnings" in side
