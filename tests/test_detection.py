@@ -40,6 +40,16 @@ def test_gmm_separates_a_bimodal_loss_distribution():
     assert clean_probability(np.full(10, 2.0)).tolist() == [1.0] * 10
 
 
+def test_gmm_is_seeded_and_picks_the_component_asked_for():
+    rng = np.random.default_rng(1)
+    values = np.concatenate([rng.normal(0.2, 0.05, 300), rng.normal(0.8, 0.05, 100)])
+    lower = clean_probability(values, seed=3)
+    assert np.array_equal(lower, clean_probability(values, seed=3))
+    higher = clean_probability(values, seed=3, clean="higher")
+    np.testing.assert_allclose(lower + higher, 1.0, atol=1e-12)  # the two posteriors
+    assert (higher[300:] > 0.5).all() and (higher[:300] < 0.5).all()
+
+
 def test_infonce_gmm_reports_clean_scores_and_trains_on_the_kept_rows():
     method = get_plugins().methods.get("infonce_gmm").create({"epochs": 2, "warmup_epochs": 1})
     reported = []

@@ -41,6 +41,31 @@ def test_generation_is_deterministic_across_caches(tmp_path, monkeypatch):
     assert digest_tree(other_seed.root()) != digest_tree(roots[0])
 
 
+def test_generation_in_worker_processes_writes_the_same_files(tmp_path, monkeypatch):
+    """A full-size dataset renders its scenes in a process pool; the files are those of the
+    one-process generation, byte for byte (each scene has its own seed)."""
+    import rsbench_plugins.datasets.synthrs as synthrs
+
+    pools = []
+
+    class CountedPool(synthrs.ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            pools.append(args)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(synthrs, "ProcessPoolExecutor", CountedPool)
+    monkeypatch.setattr(synthrs.os, "cpu_count", lambda: 2)
+    roots = []
+    for name, threshold in (("serial", 10**9), ("pool", 0)):
+        monkeypatch.setattr(synthrs, "PARALLEL_FROM", threshold)
+        monkeypatch.setenv("RSBENCH_CACHE", str(tmp_path / name))
+        dataset = tiny(train=12, val=4, test=4)
+        dataset.load()
+        roots.append(dataset.root())
+    assert len(pools) == 1  # the second generation only
+    assert digest_tree(roots[0]) == digest_tree(roots[1])
+
+
 def test_written_in_the_rsitmd_format_and_read_back_by_the_karpathy_loader():
     dataset = tiny()
     splits = dataset.load()

@@ -25,9 +25,14 @@ processes sharing the cache generate it once.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import multiprocessing
+import os
 import random
 import re
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -167,31 +172,37 @@ class SynthRS(LocalDataset):
             self._write(tmp, progress)
 
     def _write(self, tmp: Path, progress=None) -> None:
-        from rsbench_plugins.datasets.synthrs_scenes import SCENE_CLASSES, render_scene
+        from rsbench_plugins.datasets.synthrs_scenes import SCENE_CLASSES
 
         o = self.options
         (tmp / IMAGE_DIR).mkdir()
         compression = _tiff_compression()
-        entries, number = [], 0
         sizes = {"train": o.train, "val": o.val, "test": o.test}
-        bar = (
-            progress(total=sum(sizes.values()), desc=f"generating {self.name}", unit="img")
-            if progress
-            else None
-        )
+        jobs = []
         for split, count in sizes.items():
             classes = [SCENE_CLASSES[k % len(SCENE_CLASSES)] for k in range(count)]
             random.Random(f"synthrs-order-{o.seed}-{split}").shuffle(classes)
-            for k, scene_class in enumerate(classes):
-                rng = random.Random(f"synthrs-{o.seed}-{split}-{k}")
-                image, captions = render_scene(scene_class, rng, size=o.image_size)
+            jobs += [
+                (scene_class, f"synthrs-{o.seed}-{split}-{k}", o.image_size, compression, split)
+                for k, scene_class in enumerate(classes)
+            ]
+        bar = (
+            progress(total=len(jobs), desc=f"generating {self.name}", unit="img")
+            if progress
+            else None
+        )
+        entries, number = [], 0
+        with _renderer(len(jobs)) as render:
+            for (scene_class, _, _, _, split), (tiff, captions) in zip(
+                jobs, render(_render_tiff, jobs), strict=True
+            ):
                 if bar is not None:
                     bar.update(1)
                 captions = self.keep_captions(captions)
                 if not captions:
                     continue
                 filename = f"{scene_class}_{number}.tif"
-                image.save(tmp / IMAGE_DIR / filename, format="TIFF", compression=compression)
+                (tmp / IMAGE_DIR / filename).write_bytes(tiff)
                 entries.append({"filename": filename, "split": split, "sentences": captions})
                 number += 1
         if bar is not None:
@@ -203,6 +214,35 @@ class SynthRS(LocalDataset):
         }
         marker = {**self.marker_spec(), "content_hash": _files_hash(files), "files": files}
         atomic_write_json(tmp / MARKER, marker)  # last: the dataset is complete
+
+
+#: below this many images a process pool costs more than it saves (tests use tiny datasets)
+PARALLEL_FROM = 500
+
+
+def _render_tiff(job: tuple) -> tuple[bytes, list[str]]:
+    """One scene rendered from its own seed and encoded as the TIFF file it is saved as."""
+    from rsbench_plugins.datasets.synthrs_scenes import render_scene
+
+    scene_class, seed, size, compression, _ = job
+    image, captions = render_scene(scene_class, random.Random(seed), size=size)
+    buffer = io.BytesIO()
+    image.save(buffer, format="TIFF", compression=compression)
+    return buffer.getvalue(), captions
+
+
+@contextmanager
+def _renderer(count: int):
+    """``map`` over the scenes: in worker processes (one per CPU) for a full-size dataset,
+    in this process otherwise. Every scene has its own seed, so the files are the same either
+    way, byte for byte."""
+    workers = min(os.cpu_count() or 1, 8)
+    if count < PARALLEL_FROM or workers < 2:
+        yield map
+        return
+    context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch threads
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        yield lambda fn, jobs: pool.map(fn, jobs, chunksize=32)
 
 
 def _sha256(path: Path) -> str:

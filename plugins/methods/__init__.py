@@ -26,8 +26,14 @@ def register_methods(register):
     register(
         "infonce_gmm",
         "rsbench_plugins.methods.infonce_gmm:InfoNCEGMM",
-        version="1",
+        version="2",
         description="InfoNCE on the pairs a 2-GMM of per-pair losses calls clean (NCR-style detector)",
+    )
+    register(
+        "ncr",
+        "rsbench_plugins.methods.ncr:NCR",
+        version="1",
+        description="NCR (NeurIPS 2021): two networks, each trained on the other's 2-GMM split of per-pair losses, soft-margin triplet with refurbished labels; evaluation averages both",
     )
     register(
         "rrsitr",

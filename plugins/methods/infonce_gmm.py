@@ -3,9 +3,12 @@
 The noise-detection reference row of the leaderboard. After ``warmup_epochs`` of plain InfoNCE
 on every pair, each epoch starts by computing every training pair's loss with the current
 model (symmetric InfoNCE within random batches of the training batch size, in eval mode),
-fitting a two-component Gaussian mixture to the losses (`rsbench.engine.gmm`, NCR's
-settings) and training only on the pairs whose clean probability exceeds ``p_threshold``.
+fitting a two-component Gaussian mixture to the losses (`rsbench.engine.gmm`: scikit-learn's
+``GaussianMixture`` with NCR's settings, seeded by the training seed) and training only on the pairs whose clean probability exceeds ``p_threshold``.
 The clean probabilities are the method's clean scores; ``p > p_threshold`` is its decision.
+
+Version 2 fits scikit-learn's mixture, as NCR does (version 1 fitted a numpy EM of the same
+model initialised at the quartiles, whose probabilities differed by up to 0.2).
 
 This is NCR's *co-divide* step on one network (Huang et al., "Learning with Noisy
 Correspondence for Cross-modal Matching", NeurIPS 2021), without NCR's second network and
@@ -21,7 +24,7 @@ import torch
 
 from rsbench.components import CleanEstimate
 from rsbench.engine import EngineState
-from rsbench.engine.gmm import clean_probability
+from rsbench.engine.gmm import clean_probability, gmm_info
 from rsbench.searchspace import Uniform
 from rsbench_plugins.methods.infonce import InfoNCE, info_nce
 
@@ -66,7 +69,8 @@ class InfoNCEGMM(InfoNCE):
         return losses.cpu().numpy()
 
     def estimate_clean(self, state: EngineState) -> CleanEstimate:
-        probability = clean_probability(self.per_pair_loss(state))
+        probability = clean_probability(self.per_pair_loss(state), seed=state.task.seed)
+        state.buffers.setdefault("info", {})["gmm"] = gmm_info(state.task.seed)
         return CleanEstimate(probability, probability > self.options.p_threshold)
 
     def select_rows(self, state: EngineState) -> torch.Tensor | None:

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from rsbench.components import TrainTask
 from rsbench.engine.encoders import SmallImageEncoder, SmallTextEncoder
 from rsbench.engine.models import CLIPDualEncoder, RetrievalModel, ScratchDualEncoder
+from rsbench.engine.runtime import resolve_device
 from rsbench.engine.text import HFTokenizer, Tokenizer, WordTokenizer
 from rsbench.engine.trainer import TrainableMethod
 from rsbench.errors import RsbenchError
@@ -162,9 +163,14 @@ class DualEncoderMethod(TrainableMethod):
             )
         from transformers import CLIPModel
 
-        from rsbench.engine.hf import load_pretrained
+        from rsbench.engine.hf import attention_for, load_pretrained
 
-        clip, _ = load_pretrained(CLIPModel, o.checkpoint, o.weights_dir)
+        clip, _ = load_pretrained(
+            CLIPModel,
+            o.checkpoint,
+            o.weights_dir,
+            attn_implementation=attention_for(resolve_device(task.device)),
+        )
         if clip.config.vision_config.image_size != o.image_size:
             raise RsbenchError(
                 f"checkpoint {o.checkpoint!r} takes {clip.config.vision_config.image_size} px "

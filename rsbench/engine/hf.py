@@ -120,6 +120,14 @@ def checkpoint_info(name: str, folder: Path) -> dict[str, Any]:
     }
 
 
+def attention_for(device: str) -> str:
+    """The attention kernel a transformers model is loaded with: ``eager`` on the CPU, where
+    the small profile's CLIP (64-wide, 50 image and ~20 text tokens) trains a step in 48 ms
+    with it against 61 ms with ``sdpa`` (batch 100, two threads; the scores agree to float
+    rounding), and ``sdpa`` on GPUs, where its fused kernels win."""
+    return "eager" if device == "cpu" else "sdpa"
+
+
 def load_pretrained(cls: type, name: str, weights_dir: str | Path | None = None, **kwargs: Any):
     """``cls.from_pretrained`` on the checkpoint's folder, offline; returns (model, info).
 
