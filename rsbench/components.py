@@ -226,6 +226,9 @@ class TrainTask:
     progress: Callable[..., Any] | None = None  # tqdm-like factory, or None for silence
     #: the noise file's seed (trusted subsets are drawn from it, never from the training seed)
     noise_seed: int = 0
+    #: the cell's nominal noise ratio: the protocol's setting, which an experimenter knows (not
+    #: which pairs are noisy). Methods that assume a known noise rate read it and record so.
+    noise_ratio: float | None = None
     #: sha256 of what the training pairs are (dataset, split membership, noise file): a key for
     #: caches of anything computed from the pairs alone
     fingerprint: str = ""

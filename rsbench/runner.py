@@ -566,6 +566,7 @@ class Runner:
             work_dir=self.grid.out / WORK_DIR / pc.cell_id,
             progress=progress.bar,
             noise_seed=pc.cell.noise_seed,
+            noise_ratio=pc.cell.ratio,
             fingerprint=pairs_fingerprint(record, noise_file),
             clean_flags=noise_file.clean.copy(),
             on_clean_scores=on_clean_scores,

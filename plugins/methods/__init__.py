@@ -12,6 +12,12 @@ def register_methods(register):
         description="CHNR (ICIP 2022): hashing on frozen ResNet/BERT features, pairs weighted by a noise detector meta-trained on a trusted clean subset",
     )
     register(
+        "clip_filter",
+        "rsbench_plugins.methods.clip_filter:CLIPFilter",
+        version="1",
+        description="Reference filter: keep the pairs the frozen pretrained CLIP scores highest (1 - nominal ratio, or a 2-GMM), fine-tune with InfoNCE on them",
+    )
+    register(
         "duch",
         "rsbench_plugins.methods.chnr:DUCH",
         version="1",

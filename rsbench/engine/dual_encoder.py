@@ -17,6 +17,7 @@ chosen by the ``backbone`` option:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -137,10 +138,18 @@ class DualEncoderMethod(TrainableMethod):
 
     @classmethod
     def preset(cls, profile: str, given: dict[str, Any]) -> dict[str, Any]:
+        """The profile's recipe (or the backbone's). A method with a ``warmup_epochs`` option
+        given fewer ``epochs`` than its warm-up (``--epochs 1``, say) keeps one epoch after
+        the warm-up: the warm-up shrinks to ``epochs - 1`` unless it was given too."""
         base = dict(cls.PROFILES[profile])
         backbone = given.get("backbone", "clip")
         if (profile, backbone) in cls.BACKBONE_RECIPES:
             base = dict(cls.BACKBONE_RECIPES[(profile, backbone)])
+        fields = {f.name: f for f in dataclasses.fields(cls.Options)}
+        if "warmup_epochs" in fields and "epochs" in given and "warmup_epochs" not in given:
+            warmup = base.get("warmup_epochs", fields["warmup_epochs"].default)
+            if isinstance(given["epochs"], int) and warmup >= given["epochs"] >= 1:
+                base["warmup_epochs"] = given["epochs"] - 1
         return base
 
     # ---- model and tokenizer ----------------------------------------------------------------

@@ -121,6 +121,7 @@ def _fit(method: Method, splits: DatasetSplits, noise: NoiseFile, seed: int) -> 
             device="cpu",
             work_dir=Path(work),
             fingerprint=fingerprint,
+            noise_ratio=noise.stats.get("nominal_rate"),
             clean_flags=noise.clean.copy(),
             on_clean_scores=lambda epoch, estimate: reported.append((epoch, estimate)),
         )
