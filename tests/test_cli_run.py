@@ -228,3 +228,27 @@ def test_noisy_validation_selects_on_a_noisy_val_split(tmp_path):
     noise_files = sorted((tmp_path / "runs" / "noise" / "synthrs-tiny").glob("*.json"))
     specs = [json.loads(p.read_text())["spec"]["dataset"]["split"] for p in noise_files]
     assert sorted(specs) == ["train", "val"]  # the val split got its own noise file
+
+
+def test_the_nc_family_runs_end_to_end_with_one_epoch(tmp_path):
+    """``rsbench run --methods ncr,clip_filter --datasets synthrs-tiny --epochs 1``: one epoch
+    leaves NCR no warm-up (it shrinks to 0) and both report detection."""
+    result = rsbench(
+        "run",
+        "--methods",
+        "ncr,clip_filter",
+        "--noise",
+        "0.4",
+        *TINY,
+        "--out",
+        "runs",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    records = {r["method"]["name"]: r for r in iter_records([tmp_path / "runs"])}
+    assert set(records) == {"ncr", "clip_filter"}
+    assert all(r["status"] == "ok" and 0 <= r["metrics"]["mR"] <= 100 for r in records.values())
+    assert records["ncr"]["method"]["params"]["warmup_epochs"] == 0
+    assert records["ncr"]["info"]["gmm"]["random_state"] == 0
+    assert records["clip_filter"]["info"]["filter"]["noise_ratio_used"] == 0.4
+    assert all(0.5 < r["detection"]["selected"]["auc"] <= 1 for r in records.values())

@@ -12,7 +12,18 @@ from rsbench.plugins import get_plugins
 from rsbench.searchspace import Choice, Fixed, IntRange, LogUniform, Uniform, describe, sample
 from rsbench.testing import ConformanceError, check_search_space
 
-BUILT_IN = ["infonce", "vse", "infonce_gmm", "rrsitr", "msa", "amfmn", "chnr", "duch"]
+BUILT_IN = [
+    "infonce",
+    "vse",
+    "infonce_gmm",
+    "rrsitr",
+    "msa",
+    "amfmn",
+    "chnr",
+    "duch",
+    "ncr",
+    "clip_filter",
+]
 
 
 @pytest.mark.parametrize("name", BUILT_IN)

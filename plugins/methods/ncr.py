@@ -134,6 +134,8 @@ class NCR(DualEncoderMethod):
             **space,
             "margin": Uniform(0.1, 0.4),
             "p_threshold": Uniform(0.3, 0.8),
+            # at least one co-training epoch after the longest warm-up
+            "epochs": IntRange(3, 6) if profile == "small" else IntRange(15, 50),
             "warmup_epochs": IntRange(1, 2) if profile == "small" else IntRange(5, 10),
             "soft_margin": Choice(["exponential", "linear", "sin"]),
         }
