@@ -23,6 +23,7 @@ BUILT_IN = [
     "duch",
     "ncr",
     "clip_filter",
+    "npc",
 ]
 
 

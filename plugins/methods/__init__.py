@@ -42,6 +42,12 @@ def register_methods(register):
         description="NCR (NeurIPS 2021): two networks, each trained on the other's 2-GMM split of per-pair losses, soft-margin triplet with refurbished labels; evaluation averages both",
     )
     register(
+        "npc",
+        "rsbench_plugins.methods.npc:NPC",
+        version="1",
+        description="NPC (AAAI 2024): CLIP fine-tuned with each pair weighted by how a siamese copy's step on it changes the loss of its clean memory-bank neighbours",
+    )
+    register(
         "rrsitr",
         "rsbench_plugins.methods.rrsitr:RRSITR",
         version="1",

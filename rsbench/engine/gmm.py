@@ -31,9 +31,11 @@ def clean_probability(
     max_iter: int = NCR_GMM["max_iter"],
     tol: float = NCR_GMM["tol"],
     reg_covar: float = NCR_GMM["reg_covar"],
+    normalise: bool = True,
 ) -> np.ndarray:
     """Posterior of the ``clean`` (lower- or higher-mean) component of a two-component GMM
-    fitted to the min-max normalised ``values``.
+    fitted to the min-max normalised ``values`` (NCR, GSC; NPC fits the raw values:
+    ``normalise=False``).
 
     Constant values (or fewer than two) carry no split: every pair is called clean (1.0), where
     the official code would divide by zero.
@@ -44,7 +46,7 @@ def clean_probability(
     span = x.max() - x.min() if len(x) else 0.0
     if len(x) < 2 or not span > 0:
         return np.ones(len(x))
-    x = ((x - x.min()) / span).reshape(-1, 1)
+    x = ((x - x.min()) / span if normalise else x).reshape(-1, 1)
     gmm = GaussianMixture(
         n_components=2, max_iter=max_iter, tol=tol, reg_covar=reg_covar, random_state=seed
     )
