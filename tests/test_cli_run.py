@@ -231,12 +231,12 @@ def test_noisy_validation_selects_on_a_noisy_val_split(tmp_path):
 
 
 def test_the_nc_family_runs_end_to_end_with_one_epoch(tmp_path):
-    """``rsbench run --methods ncr,npc,clip_filter --datasets synthrs-tiny --epochs 1``: one
-    epoch leaves NCR no warm-up (it shrinks to 0) and each reports detection."""
+    """``rsbench run --methods ncr,npc,gsc,clip_filter --datasets synthrs-tiny --epochs 1``:
+    one epoch leaves NCR no warm-up (it shrinks to 0) and each reports detection."""
     result = rsbench(
         "run",
         "--methods",
-        "ncr,npc,clip_filter",
+        "ncr,npc,gsc,clip_filter",
         "--noise",
         "0.4",
         *TINY,
@@ -246,7 +246,7 @@ def test_the_nc_family_runs_end_to_end_with_one_epoch(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     records = {r["method"]["name"]: r for r in iter_records([tmp_path / "runs"])}
-    assert set(records) == {"ncr", "npc", "clip_filter"}
+    assert set(records) == {"ncr", "npc", "gsc", "clip_filter"}
     assert all(r["status"] == "ok" and 0 <= r["metrics"]["mR"] <= 100 for r in records.values())
     assert records["ncr"]["method"]["params"]["warmup_epochs"] == 0
     assert records["ncr"]["info"]["gmm"]["random_state"] == 0

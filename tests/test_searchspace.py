@@ -24,6 +24,7 @@ BUILT_IN = [
     "ncr",
     "clip_filter",
     "npc",
+    "gsc",
 ]
 
 

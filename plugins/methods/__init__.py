@@ -24,6 +24,12 @@ def register_methods(register):
         description="DUCH as CHNR's baseline: CHNR's hashing without the meta phase, every pair weight 1",
     )
     register(
+        "gsc",
+        "rsbench_plugins.methods.gsc:GSC",
+        version="1",
+        description="GSC (CVPR 2024): pairs weighted by the consistency of their intra-image and intra-text similarity structure (a GMM per epoch), contrastive + topology InfoNCE",
+    )
+    register(
         "infonce",
         "rsbench_plugins.methods.infonce:InfoNCE",
         version="1",
