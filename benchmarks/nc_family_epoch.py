@@ -11,11 +11,15 @@ on ``--threads`` threads (robust to other tenants of a shared machine):
   (the co-divide pass and GMMs, then each network on the other's labeled rows) and one of the
   second half (the unlabeled batches too); the co-divide step alone (both networks' per-pair
   losses over every row, then the two GMM fits) and the GMM fits alone;
+- ``npc``: the one-off memory-bank pass (per-pair losses, GMM, neighbours), then one epoch
+  (each step: the siamese copy, its step, the bank pairs' losses before and after it);
+- ``gsc``: one epoch (with the intra-modal structure terms and the end-of-epoch GMM);
 - ``clip_filter``: the one-off scoring pass of the pretrained encoders, then one epoch on the
   kept rows.
 
 Prints seconds and the ratio to the infonce epoch; the goals of the NC-family issue are ncr
-≤ 2.2×, clip_filter ≤ 1.1× plus its scoring pass, the division's GMMs ≤ 5 % of an epoch.
+≤ 2.2×, npc ≤ 2.5×, gsc ≤ 2.5×, clip_filter ≤ 1.1× plus its scoring pass, the division's GMMs
+≤ 5 % of an epoch.
 ``--rows`` trains on the first N rows of the noisy training split (the co-divide and the
 scoring pass cover the same rows).
 """
@@ -115,6 +119,18 @@ def main() -> None:
     ):
         print(f"  {name:38s} {seconds:7.1f} s  {seconds / unit:4.2f}x")
     print(f"  (labeled fraction at the first division: {labeled:.2f})")
+
+    npc = methods.get("npc").create()
+    state = npc.prepare(task, torch.Generator().manual_seed(0))  # builds the bank once in it
+    bank, _ = cpu_seconds(lambda: npc.build_bank(state))
+    npc_epoch = epoch(npc, state, 0)
+    print(f"  npc memory bank (one-off)              {bank:7.1f} s  {bank / unit:4.2f}x")
+    print(f"  npc epoch                              {npc_epoch:7.1f} s  {npc_epoch / unit:4.2f}x")
+
+    gsc = methods.get("gsc").create()
+    state = gsc.prepare(task, torch.Generator().manual_seed(0))
+    gsc_epoch, _ = cpu_seconds(lambda: (epoch(gsc, state, 0), gsc.on_epoch_end(state)))
+    print(f"  gsc epoch (with its GMM update)        {gsc_epoch:7.1f} s  {gsc_epoch / unit:4.2f}x")
 
     clip_filter = methods.get("clip_filter").create()
     state = clip_filter.prepare(task, torch.Generator().manual_seed(0))  # scores once in it

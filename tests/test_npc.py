@@ -129,3 +129,49 @@ def test_npc_conformance_with_the_paper_reading_options():
     )
     metrics = check_method(method, ratio=0.4, clean_estimates=True)
     assert 0 <= metrics["mR"] <= 100
+
+
+def tiny_task():
+    from rsbench.components import TrainTask
+    from rsbench.noise import build_noise_file
+
+    plugins = get_plugins()
+    splits = plugins.datasets.get("synthrs-tiny").create().load()
+    noise = plugins.noise_models.get("caption_shuffle").create()
+    nf = build_noise_file(splits.train, noise, 0.4, 42, {"name": "synthrs-tiny"})
+    return TrainTask(
+        nf.train_pairs(splits.train), splits.val.eval_set(), seed=0, device="cpu", work_dir=None
+    )
+
+
+def test_the_shared_backward_equals_the_official_two_model_step():
+    """With batch-mean weighting the model's gradient is mean(wei)/2 times the siamese's: one
+    backward pass gives both. Both paths take the same step from the same state."""
+    from rsbench.engine import Batch
+
+    method = get_plugins().methods.get("npc").create({"epochs": 1, "batch_size": 16})
+    results = []
+    for shared in (True, False):
+        torch.manual_seed(0)
+        state = method.prepare(tiny_task(), torch.Generator().manual_seed(0))
+        assert method.shared_backward(state)
+        method.shared_backward = (lambda s: True) if shared else (lambda s: False)
+        rows = torch.arange(16)
+        out = method.training_step(state, Batch(rows, state.row_image[rows], 0, 0, 1))
+        results.append((out, {k: v.clone() for k, v in state.model.state_dict().items()}))
+        del method.shared_backward
+    (shared_out, shared_weights), (plain_out, plain_weights) = results
+    assert shared_out.loss.item() == pytest.approx(plain_out.loss.item(), rel=1e-5)
+    torch.testing.assert_close(
+        shared_out.per_row["npc_w"], plain_out.per_row["npc_w"], rtol=1e-4, atol=1e-6
+    )
+    for name, value in plain_weights.items():
+        if name.endswith("k_proj.bias"):
+            # its gradient is 0 in exact arithmetic (a key bias shifts every logit of a query
+            # equally): Adam turns the rounding noise either path leaves there into a step
+            continue
+        torch.testing.assert_close(shared_weights[name], value, rtol=1e-4, atol=1e-6, msg=name)
+    assert any(
+        not torch.equal(v, results[0][1][k])
+        for k, v in method.build(tiny_task()).state_dict().items()
+    )

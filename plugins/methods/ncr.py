@@ -64,26 +64,13 @@ from rsbench.engine import Batch, DualEncoderMethod, EngineState, Features, Opti
 from rsbench.engine.dual_encoder import CLIP_SEARCH_SPACES, PAPER_CLIP_RECIPE, SMALL_CLIP_RECIPE
 from rsbench.engine.gmm import clean_probability, gmm_info
 from rsbench.engine.losses import same_image_mask
+from rsbench.engine.models import same_in_eval_mode
 from rsbench.engine.optim import decay_groups, make_optimizer, set_learning_rate
 from rsbench.engine.trainer import check_finite
 from rsbench.searchspace import Choice, IntRange, Uniform
 from rsbench_plugins.methods import ncr_losses as L
 
 SQRT2 = math.sqrt(2.0)
-
-
-def same_in_eval_mode(module: nn.Module) -> bool:
-    """Whether train and eval mode compute the same thing: no active dropout, no batch-norm."""
-    for m in module.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            return False
-        if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0:
-            return False
-    config = getattr(getattr(module, "clip", None), "config", None)
-    for sub in (getattr(config, "text_config", None), getattr(config, "vision_config", None)):
-        if sub is not None and (getattr(sub, "attention_dropout", 0) or getattr(sub, "dropout", 0)):
-            return False
-    return True
 
 
 class NCRModel(RetrievalModel):

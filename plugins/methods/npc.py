@@ -57,7 +57,7 @@ from rsbench.components import CleanEstimate
 from rsbench.engine import Batch, DualEncoderMethod, EngineState, Features, LossOutput, Optim
 from rsbench.engine.dual_encoder import CLIP_SEARCH_SPACES, PAPER_CLIP_RECIPE, SMALL_CLIP_RECIPE
 from rsbench.engine.gmm import clean_probability, gmm_info
-from rsbench.engine.models import CLIPDualEncoder, RetrievalModel
+from rsbench.engine.models import CLIPDualEncoder, RetrievalModel, same_in_eval_mode
 from rsbench.engine.optim import Schedule, decay_groups, make_optimizer
 from rsbench.engine.trainer import check_finite
 from rsbench.searchspace import Choice, LogUniform
@@ -74,6 +74,7 @@ class NPCModel(RetrievalModel):
     def __init__(self, main: CLIPDualEncoder, siamese: CLIPDualEncoder):
         super().__init__()
         self.main, self.siamese = main, siamese
+        self.eval_equals_train = same_in_eval_mode(main)
 
     def encode_image(self, pixels: torch.Tensor) -> Features:
         return self.main.encode_image(pixels)
@@ -262,26 +263,52 @@ class NPC(DualEncoderMethod):
         model.siamese.load_state_dict(model.main.state_dict())
         model.siamese.eval()
         before_i, before_t = self.bank_losses(state, bank_i), self.bank_losses(state, bank_t)
-        with state.precision.autocast():
-            siamese_logits = logits(model.siamese, pixels, text).float()
-        i2t2, t2i2 = L.batch_losses(siamese_logits)
-        siamese_loss = i2t2 + t2i2
-        check_finite(siamese_loss, batch)
-        siamese_optim = state.optimizers[1]
-        siamese_optim.optimizer.zero_grad(set_to_none=True)
-        # backward(retain_graph=True) then backward(): the gradient of twice the loss
-        state.precision.backward(siamese_loss * (2 if o.siamese_backward == "twice" else 1))
-        state.precision.step(siamese_optim.optimizer, siamese_optim.parameters, 0.0)
-        state.precision.update()
-        after_i, after_t = self.bank_losses(state, bank_i), self.bank_losses(state, bank_t)
-        w, wei = L.impact_weights(before_i, after_i, before_t, after_t)
-        model.main.train()
-        with state.precision.autocast():
-            main_logits = logits(model.main, pixels, text).float()
-        ce_i2t, ce_t2i = L.batch_losses(main_logits, reduce=o.weighting == "batch_mean")
-        loss = L.npc_loss(before_i + before_t, wei, ce_i2t, ce_t2i)
-        check_finite(loss, batch)
-        state.step_optimizer(loss, index=0)
+        twice = 2.0 if o.siamese_backward == "twice" else 1.0
+        main_optim, siamese_optim = state.optimizers
+        if self.shared_backward(state):
+            # One forward and backward serve both models: the siamese copy has the model's
+            # weights and (no dropout, no batch-norm) computes the same batch loss, and with
+            # batch-mean CE the model's gradient is mean(wei)/2 times that same gradient.
+            model.main.train()
+            with state.precision.autocast():
+                i2t, t2i = L.batch_losses(logits(model.main, pixels, text).float())
+            batch_loss = i2t + t2i
+            check_finite(batch_loss, batch)
+            main_optim.optimizer.zero_grad(set_to_none=True)
+            batch_loss.backward()
+            for siamese_p, main_p in zip(
+                model.siamese.parameters(), model.main.parameters(), strict=True
+            ):
+                siamese_p.grad = None if main_p.grad is None else main_p.grad * twice
+            state.precision.step(siamese_optim.optimizer, siamese_optim.parameters, 0.0)
+            after_i, after_t = self.bank_losses(state, bank_i), self.bank_losses(state, bank_t)
+            w, wei = L.impact_weights(before_i, after_i, before_t, after_t)
+            scale = float(wei.mean()) / 2
+            for p in main_optim.parameters:
+                if p.grad is not None:
+                    p.grad.mul_(scale)
+            loss = L.npc_loss(before_i + before_t, wei, i2t.detach(), t2i.detach())
+            state.precision.step(main_optim.optimizer, main_optim.parameters, state.grad_clip)
+            siamese_loss = batch_loss.detach()
+        else:
+            with state.precision.autocast():
+                siamese_logits = logits(model.siamese, pixels, text).float()
+            siamese_loss = sum(L.batch_losses(siamese_logits))
+            check_finite(siamese_loss, batch)
+            siamese_optim.optimizer.zero_grad(set_to_none=True)
+            # backward(retain_graph=True) then backward(): the gradient of twice the loss
+            state.precision.backward(siamese_loss * twice)
+            state.precision.step(siamese_optim.optimizer, siamese_optim.parameters, 0.0)
+            state.precision.update()
+            after_i, after_t = self.bank_losses(state, bank_i), self.bank_losses(state, bank_t)
+            w, wei = L.impact_weights(before_i, after_i, before_t, after_t)
+            model.main.train()
+            with state.precision.autocast():
+                main_logits = logits(model.main, pixels, text).float()
+            ce_i2t, ce_t2i = L.batch_losses(main_logits, reduce=o.weighting == "batch_mean")
+            loss = L.npc_loss(before_i + before_t, wei, ce_i2t, ce_t2i)
+            check_finite(loss, batch)
+            state.step_optimizer(loss, index=0)
         return LossOutput(
             loss=loss,
             per_row={"npc_w": w.float()},
@@ -290,6 +317,15 @@ class NPC(DualEncoderMethod):
                 "bank_loss": float((before_i + before_t).mean()),
                 "mean_weight": float(wei.mean()),
             },
+        )
+
+    def shared_backward(self, state: EngineState) -> bool:
+        """Whether one backward pass can serve the siamese and the model (exactly): the batch-
+        mean weighting (the official), no fp16 loss scaling, the same forward in both modes."""
+        return (
+            self.options.weighting == "batch_mean"
+            and state.precision.scaler is None
+            and state.model.eval_equals_train
         )
 
     def epoch_estimate(self, state: EngineState) -> CleanEstimate | None:

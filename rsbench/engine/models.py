@@ -103,3 +103,17 @@ class CLIPDualEncoder(RetrievalModel):
             tokens=tokens,
             mask=text.mask if self.tokens else None,
         )
+
+
+def same_in_eval_mode(module: nn.Module) -> bool:
+    """Whether train and eval mode compute the same thing: no active dropout, no batch-norm."""
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            return False
+        if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0:
+            return False
+    config = getattr(getattr(module, "clip", None), "config", None)
+    for sub in (getattr(config, "text_config", None), getattr(config, "vision_config", None)):
+        if sub is not None and (getattr(sub, "attention_dropout", 0) or getattr(sub, "dropout", 0)):
+            return False
+    return True
