@@ -80,13 +80,19 @@ class Holder:
         """Whether the holder process runs (None: on another host, cannot tell)."""
         if self.host != socket.gethostname() or self.pid <= 0:
             return None
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return not _zombie(self.pid)  # killed, not yet reaped: it holds nothing any more
+        return pid_alive(self.pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs: it exists and is not a zombie (killed, not
+    yet reaped: it holds nothing any more)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _zombie(pid)
 
 
 def _zombie(pid: int) -> bool:

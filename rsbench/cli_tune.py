@@ -175,7 +175,8 @@ def tune_dry_run(tuner, studies, out: Path, storage: str | None) -> int:
     from rsbench.records import iter_records
     from rsbench.runner import Runner
     from rsbench.searchspace import describe as describe_space
-    from rsbench.tune import _short, existing_study, spent_slots
+    from rsbench.searchspace import format_point
+    from rsbench.tune import existing_study, spent_slots
 
     say = lambda line: print(f"rsbench: {line}", file=sys.stderr)  # noqa: E731
     todo_cells, later, total = [], 0, 0
@@ -194,7 +195,7 @@ def tune_dry_run(tuner, studies, out: Path, storage: str | None) -> int:
             grid = tuner.slot_grid(study, point)
             cells = Runner(grid, tuner.plugins).prepare(check=False, problems=[])
             todo_cells += cells
-            shown = ", ".join(f"{k}={_short(v)}" for k, v in sorted(point.items())) or "defaults"
+            shown = format_point(point) or "defaults"
             print(f"  slot {slot}: {shown}")
         total += len(plan)
     say(

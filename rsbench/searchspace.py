@@ -138,6 +138,13 @@ def suggest(space: dict[str, Any], trial) -> dict[str, Any]:
     return {name: dist.suggest(trial, name) for name, dist in sorted(space.items())}
 
 
+def format_point(options: dict[str, Any]) -> str:
+    """``name=value, …`` in name order, floats to three significant digits ('' when empty)."""
+    return ", ".join(
+        f"{k}={f'{v:.3g}' if isinstance(v, float) else v}" for k, v in sorted(options.items())
+    )
+
+
 def describe(space: dict[str, Any]) -> dict[str, str]:
     """Option name → a short text of its distribution, for cards and leaderboards."""
     out = {}

@@ -34,7 +34,7 @@ from rsbench import celllock, progress
 from rsbench.errors import RsbenchError
 from rsbench.grid import ComponentRef, GridSpec
 from rsbench.records import error_message
-from rsbench.searchspace import describe, sample, suggest
+from rsbench.searchspace import describe, format_point, sample, suggest
 
 STUDY_DB = "studies.db"
 SAMPLERS = ("random", "tpe")
@@ -288,7 +288,7 @@ class Tuner:
         spent = len(spent_slots(optuna_study))
         progress.say(
             f"rsbench tune: {study.name}: trial {spent + 1}/{self.trials} (slot {slot}): "
-            + (", ".join(f"{k}={_short(v)}" for k, v in sorted(overrides.items())) or "defaults")
+            + (format_point(overrides) or "defaults")
         )
         runner.epoch_hook = self.epoch_hook(optuna_study, trial)
         result = runner.run()
@@ -551,10 +551,6 @@ def track_block(summaries: list[dict[str, Any]], picks: dict, selection: str) ->
 
 def _plain(options: dict[str, Any]) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()}
-
-
-def _short(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def _finite(value: Any) -> bool:

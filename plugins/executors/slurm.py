@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import re
 import shutil
 import subprocess
@@ -43,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from rsbench.celllock import pid_alive
 from rsbench.errors import RsbenchError
 from rsbench.executors import CellJob, Executor
 
@@ -500,7 +500,7 @@ def job_states(job_ids: list[str], cluster: str) -> dict[str, str] | None:
         states = {}
         for job in job_ids:
             pid = int(job) if job.isdigit() else -1
-            states[job] = "RUNNING" if pid > 0 and _pid_alive(pid) else "FINISHED"
+            states[job] = "RUNNING" if pid > 0 and pid_alive(pid) else "FINISHED"
         return states
     if not shutil.which("squeue"):
         return None
@@ -520,16 +520,6 @@ def job_states(job_ids: list[str], cluster: str) -> dict[str, str] | None:
         if len(parts) == 2:
             states[parts[0]] = parts[1]
     return states
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def absolute(grid):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rsbench.errors import RsbenchError
+from rsbench.searchspace import format_point
 
 #: a record in no track of a tracked board is shown under this name, never dropped
 OTHER = "other"
@@ -153,12 +154,8 @@ def chosen_columns(track: Track | None, method: str) -> list[str] | None:
     if m.get("failed"):
         spent += f", {m['failed']} failed"
     options = m.get("options") or {}
-    values = ", ".join(f"{k}={_short(v)}" for k, v in sorted(options.items())) or "the defaults"
+    values = format_point(options) or "the defaults"
     choice = f"slot {m.get('slot', '?')}: {values}"
     if m.get("noisy_val_mR") is not None:
         choice += f" (val mR noisy {m['noisy_val_mR']:.2f}, clean {m.get('clean_val_mR', 0):.2f})"
     return [spent, choice]
-
-
-def _short(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
