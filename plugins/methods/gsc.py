@@ -21,11 +21,15 @@ prediction targets (β 0.7); targets = their minimum. Detection, every epoch: th
 as clean scores, ``prob > 0.5`` as the decision (the official code's own diagnostic).
 
 What the port changes (the card says so too):
-- **Scores**: GSC's scores are the sigmoid of SGRAF's similarity head, for image–text pairs and
-  (``forward_topology``, the same head) for image–image and caption–caption pairs. On the dual
-  encoder every score is the sigmoid of ``score_scale`` × the cosine of the pooled embeddings
-  (image–text, image–image, text–text). ``score_scale`` 5 makes the InfoNCE logits'
-  slope at cosine 0 (5 / (4 · 0.07) ≈ 18) close to the bench's InfoNCE scale of 20;
+- **Scores**: GSC's scores are the sigmoid of SGRAF's learnt similarity head, for image–text
+  pairs and (``forward_topology``, the same head) for image–image and caption–caption pairs.
+  The dual encoder has no head: every score is σ(a · (cos − m)) of the pooled embeddings'
+  cosine (image–text, image–image, text–text), with one learnt scale a and midpoint m shared by
+  the three, as the head is (``score_scale`` 10, ``score_midpoint`` 0.5; ``learn_score: false``
+  fixes them). Without the midpoint (σ(5 · cos), an earlier default) the sigmoid saturates on
+  the positives and negatives alike, the predictions that set the targets stay low for clean
+  pairs (mean target 0.25 at 0 % noise) and GSC trails plain InfoNCE: mR 35.2 against 38.9 at
+  20 % noise, synthrs, seed 0;
 - **Recipe**: the bench's CLIP fine-tuning recipe (GSC trains SGRAF heads with Adam at 2e-4,
   × 0.2 every 15 epochs, 60 epochs, clip 2.0: ``optimizer``, ``lr``, ``schedule: step``,
   ``step_every`` restore it); the clip norm is GSC's 2.0;
@@ -72,7 +76,8 @@ class GSC(DualEncoderMethod):
             "gamma": LogUniform(1e-3, 1.0),
             "beta": Uniform(0.3, 0.9),
             "temperature": LogUniform(0.02, 0.2),
-            "score_scale": LogUniform(2.0, 20.0),
+            "score_scale": LogUniform(3.0, 30.0),
+            "score_midpoint": Uniform(0.2, 0.8),
         }
         for profile, space in CLIP_SEARCH_SPACES.items()
     }
@@ -83,7 +88,9 @@ class GSC(DualEncoderMethod):
         temperature: float = 0.07
         gamma: float = 0.01
         beta: float = 0.7
-        score_scale: float = 5.0
+        score_scale: float = 10.0
+        score_midpoint: float = 0.5
+        learn_score: bool = True
         mask_same_image: bool = False
 
         def __post_init__(self):
@@ -105,21 +112,34 @@ class GSC(DualEncoderMethod):
             state.task.seed, clean_component="higher"
         )
 
-    def sigmoid_scores(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.options.score_scale * a @ b.T)
+    def build(self, task):
+        """The dual encoder with the score head's scale and midpoint as parameters (learnt with
+        ``learn_score``, as SGRAF's head is; fixed otherwise)."""
+        model = super().build(task)
+        o = self.options
+        for name, value in (("score_scale", o.score_scale), ("score_midpoint", o.score_midpoint)):
+            model.register_parameter(
+                f"gsc_{name}",
+                torch.nn.Parameter(torch.tensor(float(value)), requires_grad=o.learn_score),
+            )
+        return model
 
-    def structure_loss(self, out, batch: Batch, buffers: dict) -> LossOutput:
+    @staticmethod
+    def sigmoid_scores(model, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(model.gsc_score_scale * (a @ b.T - model.gsc_score_midpoint))
+
+    def structure_loss(self, out, batch: Batch, buffers: dict, model) -> LossOutput:
         """The batch's loss; stores its pairs' structure scores and predictions in ``buffers``."""
         o = self.options
         image, text = out["image"].emb.float(), out["text"].emb.float()
         targets = buffers["targets"][batch.rows]
-        s = self.sigmoid_scores(image, text)
+        s = self.sigmoid_scores(model, image, text)
         if o.mask_same_image:  # a score of −∞ / T leaves the softmax (S is in (0, 1) otherwise)
             s = s.masked_fill(same_image_mask(batch.image), float("-inf"))
         terms = L.structure_terms(
             s,
-            self.sigmoid_scores(image, image),
-            self.sigmoid_scores(text, text),
+            self.sigmoid_scores(model, image, image),
+            self.sigmoid_scores(model, text, text),
             targets,
             o.temperature,
         )
@@ -133,7 +153,9 @@ class GSC(DualEncoderMethod):
 
     def training_step(self, state: EngineState, batch: Batch) -> LossOutput:
         with state.precision.autocast():
-            result = self.structure_loss(self.forward(state, batch), batch, state.buffers)
+            result = self.structure_loss(
+                self.forward(state, batch), batch, state.buffers, state.model
+            )
         check_finite(result.loss, batch)
         state.step_optimizer(result.loss)
         return result
