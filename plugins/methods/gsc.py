@@ -29,7 +29,7 @@ What the port changes (the card says so too):
   fixes them). Without the midpoint (σ(5 · cos), an earlier default) the sigmoid saturates on
   the positives and negatives alike, the predictions that set the targets stay low for clean
   pairs (mean target 0.25 at 0 % noise) and GSC trailed plain InfoNCE (mR 35.2 against 36.5
-  at 20 % noise, synthrs, seed 0; 38.9 with the midpoint);
+  at 20 % noise, synthrs, seed 0; 39.2 with the learnt midpoint);
 - **Recipe**: the bench's CLIP fine-tuning recipe (GSC trains SGRAF heads with Adam at 2e-4,
   × 0.2 every 15 epochs, 60 epochs, clip 2.0: ``optimizer``, ``lr``, ``schedule: step``,
   ``step_every`` restore it); the clip norm is GSC's 2.0;
