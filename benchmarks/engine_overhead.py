@@ -39,7 +39,7 @@ def build():
 
 def engine_round(method, state, rows: torch.Tensor, batch_size: int) -> float:
     start = time.process_time()
-    method._train_epoch(state, rows, batch_size, len(rows) // batch_size, None)
+    method.train_epoch(state, rows, batch_size, len(rows) // batch_size, None)
     return time.process_time() - start
 
 

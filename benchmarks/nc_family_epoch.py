@@ -3,7 +3,7 @@
     python benchmarks/nc_family_epoch.py [--rows 10000] [--threads 1] [--ratio 0.4]
 
 Every method at its small profile on synthrs at ``--ratio`` caption noise (the same noise file),
-one epoch each through the engine's own epoch (``_train_epoch``), measured in process CPU time
+one epoch each through the engine's own epoch (``train_epoch``), measured in process CPU time
 on ``--threads`` threads (robust to other tenants of a shared machine):
 
 - ``infonce``: one epoch on every row: the unit;
@@ -73,7 +73,7 @@ def epoch(method, state, epoch_index: int) -> float:
     state.model.train()
     loader_steps = method.loader_steps(state.n_rows)
     seconds, _ = cpu_seconds(
-        lambda: method._train_epoch(state, rows, state.batch_size, loader_steps, None)
+        lambda: method.train_epoch(state, rows, state.batch_size, loader_steps, None)
     )
     return seconds
 

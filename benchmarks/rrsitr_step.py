@@ -52,7 +52,7 @@ def setup():
 def engine_steps(method, state, steps: int) -> float:
     rows = torch.arange(steps * 100)
     start = time.process_time()
-    method._train_epoch(state, rows, 100, steps, None)
+    method.train_epoch(state, rows, 100, steps, None)
     return (time.process_time() - start) / steps
 
 

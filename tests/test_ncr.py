@@ -197,5 +197,5 @@ def test_ncr_conformance_and_recorded_gmm_and_both_scores():
 def test_ncr_options_are_checked():
     with pytest.raises(RsbenchError, match="warmup_epochs"):
         ncr(epochs=2, warmup_epochs=2)
-    with pytest.raises(RsbenchError, match="CLIP backbone"):
+    with pytest.raises(RsbenchError, match="backbone='scratch' is not one of: 'clip'"):
         ncr(backbone="scratch", image_size=48)

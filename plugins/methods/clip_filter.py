@@ -59,15 +59,12 @@ class CLIPFilter(InfoNCE):
 
     @dataclass
     class Options(InfoNCE.Options):
+        backbone: Literal["clip"] = "clip"  # it scores pairs with the pretrained CLIP
         keep_rule: Literal["nominal", "gmm", "fixed"] = "nominal"
         keep_fraction: float = 0.5  # with keep_rule: fixed
 
         def __post_init__(self):
             super().__post_init__()
-            if self.backbone != "clip":
-                raise ValueError(
-                    "clip_filter scores pairs with the pretrained CLIP (backbone: clip)"
-                )
             if not 0 < self.keep_fraction <= 1:
                 raise ValueError(f"keep_fraction must be in (0, 1], got {self.keep_fraction}")
 

@@ -45,6 +45,7 @@ officially) keeps rows of the same image out of each other's cross-modal negativ
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -85,6 +86,7 @@ class GSC(DualEncoderMethod):
 
     @dataclass
     class Options(DualEncoderMethod.Options):
+        backbone: Literal["clip"] = "clip"
         temperature: float = 0.07
         gamma: float = 0.01
         beta: float = 0.7
@@ -95,8 +97,6 @@ class GSC(DualEncoderMethod):
 
         def __post_init__(self):
             super().__post_init__()
-            if self.backbone != "clip":
-                raise ValueError("gsc runs on the CLIP backbone only (backbone: clip)")
             for name in ("temperature", "score_scale"):
                 if not getattr(self, name) > 0:
                     raise ValueError(f"{name} must be positive, got {getattr(self, name)}")

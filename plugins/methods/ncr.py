@@ -132,6 +132,7 @@ class NCR(DualEncoderMethod):
 
     @dataclass
     class Options(DualEncoderMethod.Options):
+        backbone: Literal["clip"] = "clip"
         warmup_epochs: int = 1
         margin: float = 0.2
         soft_margin: Literal["exponential", "linear", "sin"] = "exponential"
@@ -142,8 +143,6 @@ class NCR(DualEncoderMethod):
 
         def __post_init__(self):
             super().__post_init__()
-            if self.backbone != "clip":
-                raise ValueError("ncr runs on the CLIP backbone only (backbone: clip)")
             if not 0 <= self.warmup_epochs < self.epochs:
                 raise ValueError(
                     f"warmup_epochs must be in [0, epochs): {self.warmup_epochs} with "
@@ -217,7 +216,7 @@ class NCR(DualEncoderMethod):
         return CleanEstimate(scores, scores > self.options.p_threshold)
 
     # ---- one epoch: two passes ----------------------------------------------------------------
-    def _train_epoch(self, state, rows, batch_size, loader_steps, bar) -> dict[str, Any]:
+    def train_epoch(self, state, rows, batch_size, loader_steps, bar) -> dict[str, Any]:
         universe = (torch.arange(state.n_rows, device=state.device) if rows is None else rows).cpu()
         co_epoch = self.co_training_epoch(state)
         passes = []

@@ -155,15 +155,11 @@ class NPC(DualEncoderMethod):
 
     @dataclass
     class Options(DualEncoderMethod.Options):
+        backbone: Literal["clip"] = "clip"
         weighting: Literal["batch_mean", "per_pair"] = "batch_mean"
         siamese_backward: Literal["twice", "once"] = "twice"
         lr_steps: Literal["samples", "batches"] = "samples"
         bank_normalise: bool = False
-
-        def __post_init__(self):
-            super().__post_init__()
-            if self.backbone != "clip":
-                raise ValueError("npc fine-tunes CLIP (backbone: clip)")
 
     # ---- model, optimisers, schedule ----------------------------------------------------------
     def build(self, task) -> NPCModel:

@@ -437,7 +437,7 @@ class TrainableMethod(Method):
                 state.epoch = epoch
                 rows = self.select_rows(state)
                 model.train()
-                record = self._train_epoch(state, rows, batch_size, loader_steps, bar)
+                record = self.train_epoch(state, rows, batch_size, loader_steps, bar)
                 record.update(self.on_epoch_end(state))
                 estimate = self.epoch_estimate(state)
                 if estimate is not None:
@@ -499,7 +499,7 @@ class TrainableMethod(Method):
         full, rest = divmod(rows, batch_size)
         return full + (0 if self.options.drop_last or rest < 2 else 1)
 
-    def _train_epoch(
+    def train_epoch(
         self,
         state: EngineState,
         rows: torch.Tensor | None,
@@ -507,6 +507,12 @@ class TrainableMethod(Method):
         loader_steps: int,
         bar,
     ) -> dict[str, Any]:
+        """One epoch: ``rows`` (None: all) in a seeded order, batch by batch through
+        `training_step`, with the schedules set before each step; the epoch's history record.
+
+        The override point for an epoch that is not one pass over batches (NCR trains each of
+        its two networks on the other's division); ``steps_per_epoch`` must then count its
+        updates, so that progress and schedules agree."""
         o = self.options
         n_rows = state.n_rows
         if rows is None:
