@@ -105,7 +105,22 @@ def options_dict(options: Any) -> dict[str, Any]:
 LOCAL = {"identity": False}
 
 
+#: field metadata marking an option added after cells were recorded whose default reproduces
+#: what those cells ran: at its default it stays out of cell ids, so adding it keeps every
+#: finished cell (set to anything else, it is part of the id like any option).
+ADDED = {"identity": "unless_default"}
+
+
 def identity_dict(options: Any) -> dict[str, Any]:
-    """The options that define the experiment: all but those marked `LOCAL`."""
-    keep = {f.name for f in dataclasses.fields(options) if f.metadata.get("identity", True)}
-    return {k: v for k, v in options_dict(options).items() if k in keep}
+    """The options that define the experiment: all but those marked `LOCAL`, and those marked
+    `ADDED` while they hold their default."""
+    values = options_dict(options)
+    keep = set()
+    for f in dataclasses.fields(options):
+        identity = f.metadata.get("identity", True)
+        if identity == "unless_default":
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            identity = values[f.name] != default
+        if identity:
+            keep.add(f.name)
+    return {k: v for k, v in values.items() if k in keep}
