@@ -318,6 +318,40 @@ def test_evaluation_fuses_global_and_local_at_kappa_one_and_records_global_only(
     assert "global_only" in model.score_variants
 
 
+def test_training_local_scale_unit_divides_by_the_largest_local_score():
+    """``train_local_scale: unit``: κ‖T̂V̂ᵀ‖_F / √(text tokens × patches) in training, so the local
+    logits span [0, κ] like the global ones; ``code`` keeps κ‖T̂V̂ᵀ‖_F (up to κ·61 at 77 × 49)."""
+    from rsbench.engine.features import Features
+    from rsbench_plugins.methods.rrsitr import RRSITRModel
+    from tests.test_hf import tiny_clip
+
+    clip, _ = tiny_clip()
+    g = torch.Generator().manual_seed(2)
+    image = Features(torch.randn(3, 4, generator=g), torch.randn(3, 5, 4, generator=g))
+    mask = torch.tensor([[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 0]], dtype=torch.bool)
+    text = Features(torch.randn(2, 4, generator=g), torch.randn(2, 6, 4, generator=g), mask)
+    for padding, tokens in (("include", [6, 6]), ("exclude", [3, 5])):
+        code = RRSITRModel(clip, 0.9, 0.1, padding, "code", "code").local(image, text, KAPPA)
+        unit = RRSITRModel(clip, 0.9, 0.1, padding, "code", "unit").local(image, text, KAPPA)
+        for i, n in enumerate(tokens):
+            for j in range(3):
+                raw = ref_local(text.tokens[i, :n].numpy(), image.tokens[j].numpy(), KAPPA)
+                assert code[i, j].item() == pytest.approx(raw, rel=1e-4)
+                assert unit[i, j].item() == pytest.approx(raw / math.sqrt(n * 5), rel=1e-4)
+                assert unit[i, j].item() <= KAPPA + 1e-4
+
+
+def test_the_training_local_scale_option_keeps_the_ids_of_cells_run_before_it():
+    """Added after cells were recorded: at its default it is not part of the cell id."""
+    default = RRSITR(profile="small")
+    assert "train_local_scale" not in default.identity_params()
+    unit = RRSITR(profile="small", train_local_scale="unit")
+    assert unit.identity_params()["train_local_scale"] == "unit"
+    assert {k: v for k, v in unit.identity_params().items() if k != "train_local_scale"} == (
+        default.identity_params()
+    )
+
+
 def test_paper_profile_from_a_tiny_checkpoint_through_the_real_loading_code(tmp_path):
     """The paper recipe (fp16 with a scaler, bicubic crops, exact decay rule) on a tiny CLIP
     saved under the paper checkpoint's name."""
