@@ -12,12 +12,16 @@ scores, and leaderboards and ``rsbench status`` show the warnings beside the num
 - ``near_chance``: the best validation mR is within 2× of the mR of random scores;
 - ``non_finite_loss``: a training loss (or a loss term) was NaN or infinite at some epoch;
 - ``no_improvement``: the validation mR never rose above its first epoch's (two epochs or more);
+- ``still_improving``: training stopped while the model was still getting better: the last
+  epoch has the best validation mR, and it rose by ≥ 5 % of its value over the last half of
+  the epochs (from epoch E − ⌊E/2⌋ to E): the budget, not the method, set the number;
 - ``collapse``: the test scores of every caption are nearly equal across images (relative
   spread below 10⁻⁴), or not finite.
 
 `check` is a pure function of the record (plus the test-score spread the runner measures), so
 records written before health existed are checked the same way when a leaderboard reads them
-(``collapse`` needs the spread and is then left out). Reading records needs no torch.
+(``collapse`` needs the spread and is then left out), and a check added after a record was
+written is run on it when it is read. Reading records needs no torch.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from typing import Any
 
 DEGENERATE_SHARE = 0.95
 CHANCE_FACTOR = 2.0
+#: the relative validation gain over the last half of the epochs that counts as still improving
+STILL_IMPROVING_GAIN = 0.05
 COLLAPSE_SPREAD = 1e-4
 #: captions whose scores the runner reads to measure the spread
 SPREAD_CAPTIONS = 256
@@ -37,6 +43,7 @@ CHECKS = {
     "near_chance": "near chance",
     "non_finite_loss": "non-finite loss",
     "no_improvement": "no improvement after epoch 1",
+    "still_improving": "still improving when training stopped",
     "collapse": "collapsed scores",
 }
 
@@ -146,6 +153,16 @@ def check(record: dict[str, Any], score_spread: float | None = None) -> dict[str
                 "no_improvement",
                 f"validation mR {val[0]:.2f} at epoch 1, at most {max(val[1:]):.2f} after",
             )
+    if len(val) >= 2:
+        checked.append("still_improving")
+        first = len(val) - 1 - len(val) // 2  # 0-based: epoch E − ⌊E/2⌋
+        gain = val[-1] - val[first]
+        if val[-1] >= max(val) and val[-1] > 0 and gain >= STILL_IMPROVING_GAIN * val[-1]:
+            warn(
+                "still_improving",
+                f"validation mR {val[first]:.2f} at epoch {first + 1}, {val[-1]:.2f} at the last "
+                f"({len(val)}), the best: more epochs would likely raise it",
+            )
     out: dict[str, Any] = {"warnings": warnings, "checked": checked}
     if score_spread is not None:
         checked.append("collapse")
@@ -179,8 +196,11 @@ def warnings_of(record: dict[str, Any]) -> list[dict[str, str]]:
         return []
     health = record.get("health")
     if not isinstance(health, dict):
-        health = check(record)
-    return [w for w in health.get("warnings") or [] if isinstance(w, dict)]
+        return check(record)["warnings"]
+    stored = [w for w in health.get("warnings") or [] if isinstance(w, dict)]
+    done = set(health.get("checked") or [])
+    late = [w for w in check(record)["warnings"] if w["check"] not in done]  # checks added since
+    return stored + late
 
 
 def summary(record: dict[str, Any]) -> str:

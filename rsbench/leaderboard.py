@@ -497,7 +497,8 @@ HEALTH_TEXT = (
     "a learning rate, the budget) than about the method. The checks (`rsbench.health`): one "
     "group holding ≥ 95 % of the training rows at every epoch against the truth (degenerate "
     "partition), the best validation mR within 2× of chance, a non-finite loss, no validation "
-    "gain after epoch 1, collapsed test scores."
+    "gain after epoch 1, a validation mR still rising by ≥ 5 % over the last half of the epochs "
+    "when training stopped (the budget set the number), collapsed test scores."
 )
 
 

@@ -29,6 +29,7 @@ def healthy_history():
     return [
         {"epoch": 1, "train_loss": 3.0, "val_mR": 20.0, "share_clean": 0.5, "share_noisy": 0.5},
         {"epoch": 2, "train_loss": 2.0, "val_mR": 30.0, "share_clean": 0.55, "share_noisy": 0.45},
+        {"epoch": 3, "train_loss": 1.9, "val_mR": 30.5, "share_clean": 0.56, "share_noisy": 0.44},
     ]
 
 
@@ -70,7 +71,7 @@ def test_every_row_in_one_group_against_the_truth_is_a_degenerate_partition():
 
 
 def test_all_clean_at_zero_noise_is_the_truth_not_a_degenerate_partition():
-    history = [{"epoch": 1, "val_mR": 20.0}, {"epoch": 2, "val_mR": 25.0}]
+    history = [{"epoch": 1, "val_mR": 25.0}, {"epoch": 2, "val_mR": 25.5}]
     detection = [{"epoch": e, "flagged_rate": 0.01} for e in (1, 2)]
     assert names(record(history, noisy=0.0, detection=detection)) == []
     assert names(record(history, noisy=0.4, detection=detection)) == ["degenerate_partition"]
@@ -97,9 +98,31 @@ def test_a_non_finite_loss_or_loss_term_is_named_with_its_epoch(bad):
 
 def test_no_improvement_after_the_first_epoch():
     history = healthy_history()
-    history[1]["val_mR"] = 19.5
+    history[1]["val_mR"] = history[2]["val_mR"] = 19.5
     assert names(record(history)) == ["no_improvement"]
     assert names(record(history[:1])) == []  # one epoch: nothing to compare
+
+
+def test_still_improving_when_training_stopped():
+    rising = [{"epoch": e, "val_mR": v} for e, v in enumerate([20.0, 30.0, 32.0, 34.0], 1)]
+    assert names(record(rising)) == ["still_improving"]
+    detail = health.check(record(rising))["warnings"][0]["detail"]
+    assert detail.startswith("validation mR 30.00 at epoch 2, 34.00 at the last (4)")
+    rising[3]["val_mR"] = 31.4  # below 5 % over epochs 2–4: a plateau
+    assert names(record(rising)) == []
+    rising[3]["val_mR"] = 33.0
+    rising[2]["val_mR"] = 34.0  # the best epoch is not the last
+    assert names(record(rising)) == []
+    two = [{"epoch": 1, "val_mR": 40.0}, {"epoch": 2, "val_mR": 44.0}]  # epoch 1 → 2
+    assert names(record(two)) == ["still_improving"]
+
+
+def test_a_check_added_after_a_record_was_written_runs_when_it_is_read():
+    r = record([{"epoch": e, "val_mR": v} for e, v in enumerate([20.0, 30.0, 34.0], 1)])
+    r["health"] = {"warnings": [], "checked": ["near_chance", "no_improvement"]}
+    assert [w["check"] for w in health.warnings_of(r)] == ["still_improving"]
+    r["health"]["checked"].append("still_improving")  # checked when written: its verdict stands
+    assert health.warnings_of(r) == []
 
 
 def test_collapsed_or_non_finite_scores():
@@ -137,7 +160,10 @@ def test_leaderboard_marks_warned_results_and_names_the_warnings():
 
 def test_a_records_own_health_section_is_what_is_shown():
     r = record([{"epoch": 1, "val_mR": 20.0}, {"epoch": 2, "val_mR": 10.0}])
-    r["health"] = {"warnings": [{"check": "collapse", "detail": "x"}], "checked": ["collapse"]}
+    r["health"] = {
+        "warnings": [{"check": "collapse", "detail": "x"}],
+        "checked": list(health.CHECKS),
+    }
     assert health.summary(r) == "collapsed scores"
     r["status"] = "failed"
     assert health.summary(r) == ""
