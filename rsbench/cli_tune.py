@@ -63,6 +63,13 @@ def add_tune_parser(sub) -> None:
         help="processes training trials of the same studies at once on this machine, each with "
         "its share of the CPU threads [1]",
     )
+    tune.add_argument(
+        "--restart-changed",
+        dest="restart_changed",
+        action="store_true",
+        help="start again the studies whose method changed its search space since they ran "
+        "(without it, such a study is an error)",
+    )
     tune.set_defaults(executor=None)  # trials run in this process, one after another
     tune.add_argument(
         "--storage",
@@ -91,6 +98,8 @@ def cmd_tune(args) -> int:
         return tune_dry_run(tuner, studies, out, args.storage)
     workers = integer_setting(args.tune_workers, "--workers", 1, 4 * (os.cpu_count() or 1))
     tuner.storage = storage_for(out, args.storage)
+    for name in tuner.check_spaces(studies, restart=args.restart_changed):
+        print(f"rsbench tune: {name}: its search space changed; started again", file=sys.stderr)
     helpers = start_helpers(args.argv, workers) if workers > 1 else []
     try:
         summaries = [tuner.run_study(study) for study in studies]

@@ -176,6 +176,38 @@ class Tuner:
             )
         return out
 
+    def check_spaces(self, studies: list[Study], restart: bool = False) -> list[str]:
+        """A study stored with trials drawn from another search space than its method declares
+        now (the method changed its space since) cannot go on: its trials would mix two
+        spaces. An error naming it, or with ``restart`` it is deleted, to start again from
+        trial 0 (its finished cells stay in the run folder: a point drawn again is not
+        retrained). The names of the studies restarted."""
+        import optuna
+
+        stored = {
+            s.study_name: s for s in _retrying(lambda: optuna.get_all_study_summaries(self.storage))
+        }
+        restarted = []
+        for study in studies:
+            summary = stored.get(study.name)
+            if summary is None or "space" not in summary.user_attrs:
+                continue
+            before, now = summary.user_attrs["space"], describe(study.space)
+            if before == now:
+                continue
+            changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+            if not restart:
+                raise RsbenchError(
+                    f"study {study.name} was searched over another space than "
+                    f"{study.method.name}'s today (changed: {', '.join(changed)}); rerun with "
+                    "--restart-changed to start it again, or give another --out"
+                )
+            _retrying(
+                lambda name=study.name: optuna.delete_study(study_name=name, storage=self.storage)
+            )
+            restarted.append(study.name)
+        return restarted
+
     def run(self) -> list[dict[str, Any]]:
         """Run every study to its budget; a summary per study (its two selections)."""
         summaries = []

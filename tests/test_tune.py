@@ -179,6 +179,32 @@ def test_bad_tune_input_is_one_line(tmp_path, capsys):
         assert message in err and err.count("\n") == 1, err
 
 
+def test_a_study_whose_method_changed_its_space_is_an_error_or_starts_again(
+    tmp_path, monkeypatch, capsys
+):
+    from rsbench.plugins import get_plugins
+    from rsbench.searchspace import Uniform
+
+    install_quick(tmp_path, monkeypatch)
+    log = tmp_path / "fits.log"
+    args = tune_args(tmp_path, 2, log=str(log))
+    assert main(args) == 0, capsys.readouterr().err
+    quick = get_plugins().methods.get("quick").resolve()
+    space = {**quick.SEARCH_SPACES["small"], "pause": Uniform(0.0, 0.02)}
+    monkeypatch.setattr(quick, "SEARCH_SPACES", {"small": space})
+    capsys.readouterr()
+    assert main(args) == 2  # its two trials were drawn from the old space
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "changed: pause" in err and "--restart-changed" in err
+    assert main([*args, "--restart-changed"]) == 0
+    assert "its search space changed; started again" in capsys.readouterr().err
+    name = "quick:synthrs-tiny:caption_shuffle:0.4:small"
+    trials = studies(tmp_path / "tune")[name]
+    assert sorted(t.user_attrs["slot"] for t in trials) == [0, 1]
+    assert len(lines(log)) == 3  # slot 0 (the defaults) was done: only the new slot 1 trained
+    assert main(args) == 0 and len(lines(log)) == 3  # the new space is the study's now
+
+
 @pytest.mark.parametrize("sampler", ["tpe"])
 def test_tpe_runs_the_defaults_first_then_its_suggestions(sampler, tmp_path, monkeypatch, capsys):
     install_quick(tmp_path, monkeypatch)
