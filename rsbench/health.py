@@ -160,8 +160,8 @@ def check(record: dict[str, Any], score_spread: float | None = None) -> dict[str
         if val[-1] >= max(val) and val[-1] > 0 and gain >= STILL_IMPROVING_GAIN * val[-1]:
             warn(
                 "still_improving",
-                f"validation mR {val[first]:.2f} at epoch {first + 1}, {val[-1]:.2f} at the last "
-                f"({len(val)}), the best: more epochs would likely raise it",
+                f"validation mR rose from {val[first]:.2f} at epoch {first + 1} to "
+                f"{val[-1]:.2f} at epoch {len(val)}, the last and the best",
             )
     out: dict[str, Any] = {"warnings": warnings, "checked": checked}
     if score_spread is not None:

@@ -107,7 +107,10 @@ def test_still_improving_when_training_stopped():
     rising = [{"epoch": e, "val_mR": v} for e, v in enumerate([20.0, 30.0, 32.0, 34.0], 1)]
     assert names(record(rising)) == ["still_improving"]
     detail = health.check(record(rising))["warnings"][0]["detail"]
-    assert detail.startswith("validation mR 30.00 at epoch 2, 34.00 at the last (4)")
+    assert (
+        detail
+        == "validation mR rose from 30.00 at epoch 2 to 34.00 at epoch 4, the last and the best"
+    )
     rising[3]["val_mR"] = 31.4  # below 5 % over epochs 2–4: a plateau
     assert names(record(rising)) == []
     rising[3]["val_mR"] = 33.0
