@@ -48,7 +48,7 @@ def test_status_names_each_cells_state_and_the_failures_error(tmp_path, capsys):
 
 def test_status_lists_done_cells_with_health_warnings(tmp_path, capsys):
     out = tmp_path / "runs"
-    for cid, seed, val in (("a", 0, [30.0, 40.0]), ("b", 1, [30.0, 20.0])):
+    for cid, seed, val in (("a", 0, [30.0, 40.0, 40.5]), ("b", 1, [30.0, 20.0])):
         r = record("m", 0.2, seed, 40.0)
         r["cell_id"], r["duration_s"] = cid, 12.0
         r["history"] = [{"epoch": e + 1, "val_mR": v} for e, v in enumerate(val)]
