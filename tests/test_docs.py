@@ -297,7 +297,7 @@ def test_the_cheap_commands_run(page, command, tmp_path, monkeypatch, capsys):
     words = shlex.split(command)[1:]
     if words[0] in ("run", "tune"):
         assert "--dry-run" in words, f"{page}: `{command}` is marked cheap but trains"
-    for folder in ("experiments", "configs"):  # the repository's grid files, read as written
+    for folder in ("experiments", "configs", "leaderboards"):  # grid files, read as written
         (tmp_path / folder).symlink_to(REPO / folder)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RSBENCH_CACHE", str(tmp_path / "cache"))
