@@ -113,8 +113,8 @@ def training_task(splits):
 
 
 def engine_state(method, task):
+    from rsbench.engine import EngineState
     from rsbench.engine.precision import Precision
-    from rsbench.engine.trainer import EngineState
 
     model = method.build(task)
     tokenizer = method.make_tokenizer(task)
@@ -142,7 +142,7 @@ def bench_step(args, splits, task) -> None:
 
 
 def step_one_variant(vga: str, task, steps: int) -> None:
-    from rsbench.engine.trainer import Batch
+    from rsbench.engine import Batch
     from rsbench_plugins.methods.amfmn import AMFMN
 
     method = AMFMN(vga=vga, margin="fixed")  # the released loss: no prior lookup either side

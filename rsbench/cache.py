@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from rsbench.cleanup import clean_folders
 from rsbench.fileio import atomic_write_text, canonical_json
 
 _NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -39,6 +40,15 @@ def cache_dir() -> Path:
         return Path(explicit).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "rsbench"
+
+
+def cache_folder(name: str) -> Path:
+    """``<cache>/<name>``, cleaned of the temporaries of interrupted writes the first time this
+    process asks for it: whoever writes into a folder cleans it (`rsbench.cleanup`), and every
+    writer into the cache asks here for its folder."""
+    folder = cache_dir() / name
+    clean_folders([folder])
+    return folder
 
 
 def fingerprint_items(items: Iterable[Any]) -> str:
@@ -58,7 +68,7 @@ def array_path(namespace: str, key: dict[str, Any]) -> Path:
     digest = hashlib.sha256(
         canonical_json({"namespace": namespace, "key": key}).encode()
     ).hexdigest()
-    return cache_dir() / "arrays" / namespace / f"{digest[:32]}.npy"
+    return cache_folder(f"arrays/{namespace}") / f"{digest[:32]}.npy"
 
 
 def cached_array(

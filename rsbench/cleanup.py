@@ -10,8 +10,12 @@ run folder, a colleague sharing the cache) is never touched. Where locks do not 
 Also recognised: the leftovers of rsbench versions before this scheme, half-written image
 cache arrays ``.<key>.<random>.npy`` and half-generated ``.synthrs-<digest>.<random>`` folders.
 
-Every folder is cleaned the first time a process writes into it (`clean_once`, called by the
-atomic writers), and ``rsbench run`` cleans all of its folders when it starts (`clean_folders`).
+The writers in `rsbench.fileio` never clean (cleaning sits above writing): each command that
+writes cleans the folders it writes into when it starts. ``rsbench run`` and ``rsbench tune``
+clean their run folder, leaderboards and the cache (`clean_run_outputs`), ``rsbench
+leaderboard`` its output folder (`clean_folders`), and the cache's writers get their folder
+from `rsbench.cache.cache_folder`, which cleans it; `clean_once` cleans a folder at most
+once per process.
 """
 
 from __future__ import annotations
@@ -130,10 +134,7 @@ def run_folders(out: Path) -> list[Path]:
     return [out, *fixed, noise, *per_dataset, *per_cell]
 
 
-def clean_run_outputs(out: Path, leaderboard_dir: Path | None) -> None:
+def clean_run_outputs(out: Path, leaderboard_dir: Path | None, cache: Path) -> None:
     """What ``rsbench run`` cleans when it starts: its run folder, leaderboards and the cache."""
-    from rsbench.cache import cache_dir
-
-    cache = cache_dir()
     folders = [*run_folders(out), cache / "images", cache / "datasets"]
     clean_folders(folders + ([leaderboard_dir] if leaderboard_dir is not None else []))

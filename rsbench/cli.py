@@ -361,78 +361,8 @@ def cmd_plugins(args) -> int:
     return 0
 
 
-#: flag -> (the executor it belongs to, its option, whether the value is an integer)
-EXECUTOR_FLAGS = {
-    "gpus": ("local", "gpus", False),
-    "cells_per_gpu": ("local", "cells_per_gpu", True),
-    "workers": ("local", "workers", True),
-    "partition": ("slurm", "partition", False),
-    "time": ("slurm", "time", False),
-    "gpus_per_task": ("slurm", "gpus_per_task", True),
-    "mem": ("slurm", "mem", False),
-    "array_parallelism": ("slurm", "array_parallelism", True),
-}
-
-
-def settings_from_args(args) -> dict:
-    from rsbench.grid import CONFIG_KEYS, read_config
-
-    settings = read_config(args.config) if args.config else {}
-    for key in CONFIG_KEYS:
-        value = getattr(args, key, None)
-        if value is not None and key != "executor":
-            settings[key] = value
-    executor = executor_setting(args, settings.get("executor"))
-    if executor is not None:
-        settings["executor"] = executor
-    return settings
-
-
-def executor_setting(args, configured):
-    """The config's executor with the command line's executor flags laid over it."""
-    from rsbench.grid import parse_executor
-    from rsbench.validation import integer_setting
-
-    flags = {k: getattr(args, k) for k in EXECUTOR_FLAGS if getattr(args, k, None) is not None}
-    extra = list(getattr(args, "executor_options", []) or [])
-    if args.executor is None and not flags and not extra:
-        return configured
-    if args.executor is not None and not args.executor.strip():
-        raise RsbenchError("--executor is empty; valid: local, slurm or an installed executor")
-    base = parse_executor(configured) if configured is not None else None
-    name = args.executor or (base.name if base else "local")
-    options = dict(base.options) if base is not None and base.name == name else {}
-    for dest, value in flags.items():
-        owner, option, integer = EXECUTOR_FLAGS[dest]
-        flag = "--" + dest.replace("_", "-")
-        if owner != name:
-            raise RsbenchError(
-                f"{flag} is an option of the {owner} executor, and this run uses {name!r} "
-                f"(add --executor {owner})"
-            )
-        options[option] = (
-            integer_setting(value, flag, 1 if dest != "gpus_per_task" else 0) if integer else value
-        )
-    for item in extra:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise RsbenchError(f"executor option {item!r} must be KEY=VALUE, e.g. -x wait=true")
-        options[key.strip()] = _yaml_value(text)
-    return {name: options}
-
-
-def _yaml_value(text: str):
-    import yaml
-
-    from rsbench import yamltext
-
-    try:
-        return yamltext.load(text) if text.strip() else ""
-    except yaml.YAMLError:
-        return text
-
-
 def cmd_run(args) -> int:
+    from rsbench.cli_settings import settings_from_args
     from rsbench.grid import build_grid
     from rsbench.plugins import get_plugins
 
@@ -497,7 +427,7 @@ def check_run_start(grid, leaderboard: bool) -> None:
     from rsbench.cache import cache_dir
     from rsbench.cleanup import clean_run_outputs
     from rsbench.names import name_problem
-    from rsbench.record_check import load_records
+    from rsbench.records import load_records
     from rsbench.validation import check_run_outputs
 
     datasets = [d.name for d in grid.datasets if name_problem(d.name) is None]
@@ -505,12 +435,12 @@ def check_run_start(grid, leaderboard: bool) -> None:
     check_run_outputs(grid.out, board_dir, datasets, cache_dir())
     if leaderboard:
         load_records([grid.out])  # a malformed record fails now, not after the training
-    clean_run_outputs(grid.out, board_dir)
+    clean_run_outputs(grid.out, board_dir, cache_dir())
 
 
 def cmd_leaderboard(args) -> int:
     from rsbench.leaderboard import group_by_dataset
-    from rsbench.record_check import load_records, warn_left_out
+    from rsbench.records import load_records, warn_left_out
     from rsbench.report import board
     from rsbench.validation import check_output_dir
 
@@ -529,7 +459,7 @@ def cmd_leaderboard(args) -> int:
     loaded = load_records(run_dirs)
     warn_left_out(loaded)
     records = loaded.records
-    tracks = board_tracks(loaded.tracks, args.tracks)
+    tracks = board_tracks(board.loaded_tracks(loaded), args.tracks)
     if not records:
         raise RsbenchError(
             f"no cell records found in {', '.join(map(str, run_dirs))} "
@@ -546,8 +476,10 @@ def cmd_leaderboard(args) -> int:
             dict.fromkeys(by_dataset, tracks or board.folder_tracks(args.out, by_dataset)),
         )
         return _report_check(result, args.out)
+    from rsbench.cleanup import clean_folders
     from rsbench.fileio import folder_lock
 
+    clean_folders([args.out])
     with folder_lock(args.out):  # one writer at a time (see board.refresh_folder)
         written = board.write_folder(  # no tracks given or read: the folder's own stay
             records,

@@ -80,7 +80,9 @@ def add_tune_parser(sub) -> None:
 def cmd_tune(args) -> int:
     import json
 
-    from rsbench.cli import settings_from_args
+    from rsbench.cache import cache_dir
+    from rsbench.cleanup import clean_run_outputs
+    from rsbench.cli_settings import settings_from_args
     from rsbench.fileio import atomic_write_text
     from rsbench.grid import build_grid
     from rsbench.plugins import get_plugins
@@ -96,6 +98,7 @@ def cmd_tune(args) -> int:
     studies = tuner.studies()  # bad input (no search space, unknown names) fails here
     if args.dry_run:
         return tune_dry_run(tuner, studies, out, args.storage)
+    clean_run_outputs(out, None, cache_dir())
     workers = integer_setting(args.tune_workers, "--workers", 1, 4 * (os.cpu_count() or 1))
     tuner.storage = storage_for(out, args.storage)
     for name in tuner.check_spaces(studies, restart=args.restart_changed):

@@ -7,7 +7,8 @@ file or the new one. A directory is written the same way (`atomic_directory`).
 While it is being written, a temporary file is held under an exclusive ``flock``: the kernel
 drops the lock when its writer dies, which is how `rsbench.cleanup` tells a stale leftover
 from a write in progress in another process. A temporary directory is held through the lock
-file `DIR_LOCK` inside it.
+file `DIR_LOCK` inside it. Writing never cleans: the commands clean the folders they write
+into when they start (`rsbench.cleanup`), so this module stays at the bottom of the imports.
 
 Files and folders get the modes the user's umask gives (``mkstemp`` alone would make them
 0600 / 0700, unreadable to colleagues sharing a run folder or a cache).
@@ -108,12 +109,6 @@ def _locked_temp_file(path: Path) -> tuple[int, str]:
         os.close(fd)
 
 
-def _first_write_into(folder: Path) -> None:
-    from rsbench.cleanup import clean_once
-
-    clean_once(folder)
-
-
 # ---- files -------------------------------------------------------------------------------
 
 
@@ -125,7 +120,6 @@ def atomic_file(path: Path | str, text: bool = False) -> Iterator[IO[Any]]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _first_write_into(path.parent)
     fd, tmp = _locked_temp_file(path)
     try:
         with os.fdopen(fd, "w" if text else "wb", **({"encoding": "utf-8"} if text else {})) as fh:
@@ -212,7 +206,6 @@ def atomic_directory(path: Path | str, replace: bool = False) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _first_write_into(path.parent)
     while True:
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent))
         lock_path = tmp / DIR_LOCK

@@ -273,10 +273,27 @@ def read_config(path: Path) -> dict[str, Any]:
         raise RsbenchError(
             f"config file {path}: unknown key {unknown[0]!r}; valid keys: {', '.join(CONFIG_KEYS)}"
         )
-    from rsbench.report.tracks import parse_track_block
-
     parse_track_block(data.get("track"), f"config file {path}")  # read by rsbench leaderboard
     return data
+
+
+#: a record in no track of a tracked board is shown under this name (`rsbench.report.tracks`),
+#: never dropped; so no config may name its track so
+OTHER_TRACK = "other"
+
+
+def parse_track_block(block: Any, where: str) -> dict[str, Any]:
+    """A config's ``track:`` block, checked: a mapping with a ``name`` (and free-form facts)."""
+    if block is None:
+        return {}
+    if not isinstance(block, dict) or not isinstance(block.get("name"), str) or not block["name"]:
+        raise RsbenchError(
+            f"{where}: 'track' must be a mapping with a non-empty 'name', e.g. "
+            "'track: {name: tuned, title: tuned hyperparameters}'"
+        )
+    if block["name"] == OTHER_TRACK:
+        raise RsbenchError(f"{where}: the track name {OTHER_TRACK!r} is reserved; choose another")
+    return block
 
 
 def build_grid(settings: dict[str, Any]) -> GridSpec:

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from rsbench.cache import cache_dir
+from rsbench.cache import cache_folder
 from rsbench.errors import RsbenchError
 from rsbench.fileio import atomic_save, atomic_write_json
 
@@ -274,7 +274,7 @@ def load_images(paths: Sequence[Path], size: int, interpolation: str = "bilinear
         return _MEMO[key]
     array = None
     if _disk_cache_enabled():
-        path = cache_dir() / "images" / f"{key[:32]}.npy"
+        path = cache_folder("images") / f"{key[:32]}.npy"
         if path.exists():
             with contextlib.suppress(OSError, ValueError):
                 cached = np.load(path, mmap_mode="r")

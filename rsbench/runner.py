@@ -721,7 +721,7 @@ def pairs_fingerprint(record: dict[str, Any], noise_file: NoiseFile) -> str:
 def hashing_record(retriever, test) -> dict[str, float] | None:
     """mAP@k of the retriever's binary codes on the test split, where it gives codes and the
     dataset has scene classes."""
-    from rsbench.hashing import class_ids, hashing_metrics
+    from rsbench.hashing_map import class_ids, hashing_metrics
 
     labels = class_ids(test.classes())
     if (labels < 0).all():

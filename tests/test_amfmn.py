@@ -14,11 +14,10 @@ import torch
 import torch.nn.functional as F
 
 from rsbench.components import TrainTask
-from rsbench.engine import Features, TextBatch
+from rsbench.engine import Batch, EngineState, Features, TextBatch
 from rsbench.engine.precision import Precision
 from rsbench.engine.runtime import seed_everything
 from rsbench.engine.scoring import ModelScorer
-from rsbench.engine.trainer import Batch, EngineState
 from rsbench.errors import RsbenchError
 from rsbench_plugins.methods import amfmn_prior as prior_module
 from rsbench_plugins.methods.amfmn import (

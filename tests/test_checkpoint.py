@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from rsbench.components import CleanEstimate
+from rsbench.engine import Optim
 from rsbench.engine.checkpoint import Checkpoints, NotCheckpointable, pack, unpack
 from rsbench.engine.optim import Schedule, make_optimizer
 from rsbench.engine.precision import Precision
-from rsbench.engine.trainer import Optim
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 

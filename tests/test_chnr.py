@@ -14,7 +14,7 @@ import torch
 
 from rsbench.components import TrainPairs, TrainTask
 from rsbench.data import EvalSet, ImageItem
-from rsbench.engine.hashing import binary_codes, hamming_score
+from rsbench.engine.binary_codes import binary_codes, hamming_score
 from rsbench.engine.optim import set_learning_rate
 from rsbench_plugins.methods import chnr as chnr_module
 from rsbench_plugins.methods.chnr import CHNR, DUCH, CHNRModel, HashHead, NoiseDetector

@@ -14,7 +14,7 @@ import yaml
 from rsbench.data import ImageItem, make_split
 from rsbench.errors import RsbenchError
 from rsbench.grid import build_grid, read_config
-from rsbench.hashing import hashing_metrics, map_at_k
+from rsbench.hashing_map import hashing_metrics, map_at_k
 from rsbench.plugins import get_plugins
 from rsbench.runner import hashing_record
 from rsbench_plugins.datasets.annotations import Annotation

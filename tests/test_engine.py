@@ -13,11 +13,17 @@ from torch import nn
 
 from rsbench.components import CleanEstimate, TrainPairs, TrainTask
 from rsbench.data import EvalSet, ImageItem
-from rsbench.engine import Features, LossOutput, RetrievalModel, TrainableMethod, WordTokenizer
+from rsbench.engine import (
+    Features,
+    LossOutput,
+    Optim,
+    RetrievalModel,
+    TrainableMethod,
+    WordTokenizer,
+)
 from rsbench.engine.optim import Schedule, decay_groups
 from rsbench.engine.pipeline import ImagePipeline, crop_and_resize, resized_crop_boxes
 from rsbench.engine.precision import Precision
-from rsbench.engine.trainer import Optim
 
 # ---- a toy task: images are solid colours, captions name the colour -------------------------
 

@@ -13,6 +13,7 @@ from PIL import Image
 from rsbench.cache import clear_memo
 from rsbench.data import ImageItem
 from rsbench.engine import frozen
+from rsbench.engine.binary_codes import binary_codes
 from rsbench.engine.frozen import (
     FrozenFeatureRetriever,
     ImageRecipe,
@@ -24,7 +25,6 @@ from rsbench.engine.frozen import (
     prepare_image,
     text_features,
 )
-from rsbench.engine.hashing import binary_codes
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -12,7 +12,8 @@ import pytest
 
 from rsbench.cli import main
 from rsbench.metrics import METRIC_NAMES
-from rsbench.report.board import build_board, check_folder, read_records_export, write_folder
+from rsbench.records import read_records_export
+from rsbench.report.board import build_board, check_folder, write_folder
 from tests.report_records import record, rsitmd_records, toy_records
 
 ALL = ("md", "csv", "json", "latex", "html")

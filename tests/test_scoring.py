@@ -13,7 +13,7 @@ from rsbench.components import TrainPairs, TrainTask
 from rsbench.data import EvalSet
 from rsbench.engine import Features, RetrievalModel, TextBatch
 from rsbench.engine.scoring import ModelScorer, distinct_rows
-from rsbench.hashing import average_precision_at_k, hamming, hashing_metrics, map_at_k
+from rsbench.hashing_map import average_precision_at_k, hamming, hashing_metrics, map_at_k
 from rsbench.metrics import MatrixScorer, evaluate_retrieval
 
 # ---- the tiled scorer -----------------------------------------------------------------------------

@@ -9,8 +9,10 @@ import pytest
 
 from rsbench.cli import main
 from rsbench.errors import RsbenchError
-from rsbench.report.board import build_board, check_folder, read_records_export, write_folder
-from rsbench.report.tracks import Track, parse_track_block
+from rsbench.grid import parse_track_block
+from rsbench.records import read_records_export
+from rsbench.report.board import build_board, check_folder, write_folder
+from rsbench.report.tracks import Track
 from tests.report_records import record
 
 TUNED_ABOUT = {

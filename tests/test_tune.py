@@ -281,7 +281,8 @@ def test_per_ratio_tuning_writes_one_config_per_ratio(tmp_path, monkeypatch, cap
 def test_the_tuned_configs_define_tracks_that_the_leaderboard_shows(tmp_path, monkeypatch, capsys):
     """tune → run the paper grid and the tuned grid → one leaderboard with both tracks, which
     the committed record export alone regenerates."""
-    from rsbench.report.board import check_folder, read_records_export
+    from rsbench.records import read_records_export
+    from rsbench.report.board import check_folder
 
     install_quick(tmp_path, monkeypatch)
     assert main([*tune_args(tmp_path, 2), "--seed", "3"]) == 0

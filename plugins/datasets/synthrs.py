@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from rsbench.cache import cache_dir
+from rsbench.cache import cache_folder
 from rsbench.data import DatasetSplits
 from rsbench.errors import RsbenchError
 from rsbench.fileio import atomic_directory, atomic_write_json, canonical_json, held_lock
@@ -93,7 +93,7 @@ class SynthRS(LocalDataset):
 
     def root(self) -> Path:
         digest = hashlib.sha256(canonical_json(self.marker_spec()).encode()).hexdigest()[:12]
-        return cache_dir() / "datasets" / f"{self.folder_prefix}-{digest}"
+        return cache_folder("datasets") / f"{self.folder_prefix}-{digest}"
 
     def keep_captions(self, captions: list[str]) -> list[str]:
         """The captions of a rendered scene that go into the dataset (all of them here)."""

@@ -18,8 +18,9 @@ from rsbench.engine.models import CLIPDualEncoder, RetrievalModel, ScratchDualEn
 from rsbench.engine.pipeline import ImagePipeline
 from rsbench.engine.runtime import resolve_device, seed_everything
 from rsbench.engine.scoring import ModelRetriever, ModelScorer
+from rsbench.engine.state import Batch, EngineState, LossOutput, Optim
 from rsbench.engine.text import HFTokenizer, TextBatch, WordTokenizer
-from rsbench.engine.trainer import Batch, EngineState, LossOutput, Optim, TrainableMethod
+from rsbench.engine.trainer import TrainableMethod
 
 __all__ = [
     "Batch",

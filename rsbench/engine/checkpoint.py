@@ -49,7 +49,7 @@ from rsbench.components import CleanEstimate
 from rsbench.fileio import atomic_save, canonical_json
 
 if TYPE_CHECKING:
-    from rsbench.engine.trainer import EngineState
+    from rsbench.engine.state import EngineState
 
 FORMAT = 1
 TAG = "__rsbench__"

@@ -54,8 +54,8 @@ import torch
 from rsbench.cache import cached_array, fingerprint_items
 from rsbench.components import Retriever
 from rsbench.data import ImageItem
+from rsbench.engine.binary_codes import binary_codes
 from rsbench.engine.features import Features
-from rsbench.engine.hashing import binary_codes
 from rsbench.engine.pipeline import NORMALISATIONS
 from rsbench.engine.precision import Precision
 from rsbench.engine.scoring import ModelScorer

@@ -17,7 +17,6 @@ regenerates exactly what ``rsbench leaderboard`` would write from the committed 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,13 +25,13 @@ from typing import Any
 
 from rsbench.errors import RsbenchError
 from rsbench.fileio import atomic_write_bytes, canonical_json
+from rsbench.records import HEADER_KEY, LoadedRecords, read_records_export
 
 FORMATS = ("md", "csv", "json", "latex", "html")
 EXTENSIONS = {"md": ".md", "csv": ".csv", "json": ".json", "latex": ".tex", "html": ".html"}
 RECORDS_DIR = "records"
 PLOTS_DIR = "plots"
 INDEX = "index.html"
-HEADER_KEY = "rsbench_leaderboard_records"
 
 
 # ---- records export ------------------------------------------------------------------------
@@ -56,39 +55,6 @@ def records_export(
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def read_records_export(path: Path) -> tuple[dict, list[dict]]:
-    """The header and the records of a ``records/<dataset>.jsonl`` file."""
-    from rsbench.record_check import FieldError, check_record
-    from rsbench.records import parse_record
-
-    header: dict | None = None
-    records = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            raise RsbenchError(f"{path}, line {n}: not JSON ({exc})") from None
-        if n == 1 and isinstance(obj, dict) and HEADER_KEY in obj:
-            header = obj
-            continue
-        record = parse_record(obj)
-        if record is None:
-            raise RsbenchError(f"{path}, line {n}: not a cell record of this rsbench version")
-        try:
-            check_record(record)
-        except FieldError as exc:
-            raise RsbenchError(
-                f"record export {path}, line {n} (cell {record.get('cell_id')}): {exc}; fix the "
-                "file or regenerate it from the run folder"
-            ) from None
-        records.append(record)
-    if header is None:
-        raise RsbenchError(f"{path}: no '{HEADER_KEY}' header line; not a leaderboard export")
-    return header, records
-
-
 def folder_tracks(out_dir: Path, datasets: Iterable[str]) -> list:
     """The tracks kept in the record exports of ``datasets`` in a leaderboard folder."""
     from rsbench.report.tracks import merge_tracks
@@ -99,6 +65,11 @@ def folder_tracks(out_dir: Path, datasets: Iterable[str]) -> list:
         if path.is_file():
             found += header_tracks(read_records_export(path)[0], path)
     return merge_tracks(found)
+
+
+def loaded_tracks(loaded: LoadedRecords) -> list:
+    """The tracks kept in the headers of the record exports that ``loaded`` read."""
+    return [t for path, header in loaded.headers for t in header_tracks(header, path)]
 
 
 def header_tracks(header: dict, path: Path) -> list:
@@ -218,7 +189,7 @@ class DatasetBoard:
 
     def _extras(self, section: Section) -> dict[str, list[str]]:
         from rsbench.report import published
-        from rsbench.report.hashing import hashing_values
+        from rsbench.report.hashing_fields import hashing_values
 
         out: dict[str, list[str]] = {}
         trusted = sorted(lab for lab, note in section.notes().items() if "trusted" in note)
@@ -269,7 +240,7 @@ class DatasetBoard:
 
 def hashing_table(groups: dict[tuple[float, str], list[dict]]) -> str:
     from rsbench.leaderboard import _pct, _table
-    from rsbench.report.hashing import DIRECTIONS, hashing_ks, hashing_values
+    from rsbench.report.hashing_fields import DIRECTIONS, hashing_ks, hashing_values
 
     with_hashing = {g: rs for g, rs in groups.items() if any(hashing_values(r) for r in rs)}
     records = [r for rs in with_hashing.values() for r in rs]
@@ -472,7 +443,7 @@ def refresh_folder(
     and a leaderboard folder finish in any order: the last one to write reads the records after
     every other one has written, so the final board lists every finished cell."""
     from rsbench.fileio import folder_lock
-    from rsbench.record_check import load_records, warn_left_out
+    from rsbench.records import load_records, warn_left_out
 
     with folder_lock(out_dir):
         loaded = load_records([run_dir])

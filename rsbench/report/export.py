@@ -24,7 +24,7 @@ from typing import Any
 from rsbench.metrics import METRIC_NAMES
 from rsbench.records import error_message
 from rsbench.report.fields import backbone, trusted_subset
-from rsbench.report.hashing import hashing_values
+from rsbench.report.hashing_fields import hashing_values
 
 
 def _mean_std(values: list[float]) -> tuple[float | None, float | None]:

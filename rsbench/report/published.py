@@ -312,7 +312,7 @@ class Selection:
 def _measured_value(record: dict, metric: str) -> float | None:
     if metric in METRIC_NAMES:
         return (record.get("metrics") or {}).get(metric)
-    from rsbench.report.hashing import hashing_values
+    from rsbench.report.hashing_fields import hashing_values
 
     return hashing_values(record).get(metric)
 
