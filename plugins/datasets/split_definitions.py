@@ -35,8 +35,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from rsbench.data import SPLIT_NAMES
-from rsbench.errors import RsbenchError
+from rsbench.api import SPLIT_NAMES, RsbenchError
 from rsbench_plugins.datasets.annotations import Annotation
 
 SPLITS_DIR = Path(__file__).resolve().parent / "splits"

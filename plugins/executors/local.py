@@ -36,9 +36,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from rsbench.errors import RsbenchError
-from rsbench.executors import CellJob, Executor, run_in_process
-from rsbench.worker import EXIT_NOT_RUN, RESULT_PREFIX
+from rsbench.api import EXIT_NOT_RUN, RESULT_PREFIX, CellJob, Executor, RsbenchError, run_in_process
 
 #: seconds a worker gets to stop after an interruption before it is killed
 STOP_GRACE_S = 30.0
@@ -186,9 +184,9 @@ class LocalExecutor(Executor):
         apart = [pc for pc in cells if pc.cell_id in runner.isolate]
         result = run_in_process(runner, here, device)
         if apart:
-            from rsbench import progress
+            from rsbench.api import say
 
-            progress.say(
+            say(
                 f"rsbench: {len(apart)} cell(s) whose process died before: each runs in a "
                 "worker process of its own, so that a crash fails only that cell"
             )
@@ -228,7 +226,7 @@ class WorkerPool:
         )
 
     def start(self, pc, slot: Slot) -> Running:
-        from rsbench import progress
+        from rsbench.api import say
 
         env = {
             **os.environ,
@@ -252,7 +250,7 @@ class WorkerPool:
             process.stdin.close()
         except BrokenPipeError:  # a worker that died at once: run() records it
             pass
-        progress.say(f"[{slot.name}] started: {pc.cell.label()}")
+        say(f"[{slot.name}] started: {pc.cell.label()}")
         return running
 
     @staticmethod
@@ -269,7 +267,7 @@ class WorkerPool:
             print(f"[{running.slot.name}] {line}", file=sys.stderr, flush=True)
 
     def run(self, cells):
-        from rsbench.runner import GridResult
+        from rsbench.api import GridResult
 
         result = GridResult()
         queue = collections.deque(cells)
@@ -295,8 +293,7 @@ class WorkerPool:
         return result
 
     def outcome(self, worker: Running):
-        from rsbench.records import read_record, record_path
-        from rsbench.runner import CellOutcome
+        from rsbench.api import CellOutcome, read_record, record_path
 
         pc, code, summary = worker.cell, worker.process.returncode, worker.result
         if summary is not None and code in (0, EXIT_NOT_RUN):

@@ -95,7 +95,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rsbench.components import CleanEstimate, TrainTask
+from rsbench.api import CellError, CleanEstimate, LogUniform, TrainTask, class_ids
 from rsbench.engine import Batch, EngineState, Features, LossOutput, RetrievalModel
 from rsbench.engine.binary_codes import hamming_score
 from rsbench.engine.frozen import (
@@ -107,9 +107,6 @@ from rsbench.engine.frozen import (
 )
 from rsbench.engine.optim import Schedule, make_optimizer
 from rsbench.engine.trainer import Optim, TrainableMethod, check_finite
-from rsbench.errors import CellError
-from rsbench.hashing_map import class_ids
-from rsbench.searchspace import LogUniform
 from rsbench_plugins.methods.chnr_losses import (
     detector_bce,
     different_class_partners,
