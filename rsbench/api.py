@@ -21,7 +21,7 @@ from rsbench import __version__, hookimpl
 
 #: where each public name is defined: module -> names
 _SOURCES: dict[str, tuple[str, ...]] = {
-    "rsbench.components": (
+    "rsbench.plugin.components": (
         "CleanEstimate",
         "Component",
         "Corruption",
@@ -34,13 +34,20 @@ _SOURCES: dict[str, tuple[str, ...]] = {
         "TrainPairs",
         "TrainTask",
     ),
-    "rsbench.data": ("SPLIT_NAMES", "DatasetSplits", "EvalSet", "ImageItem", "Split", "make_split"),
-    "rsbench.errors": ("CellError", "RsbenchError"),
-    "rsbench.options": ("ADDED", "LOCAL"),
-    "rsbench.searchspace": ("Choice", "Fixed", "IntRange", "LogUniform", "Uniform"),
-    "rsbench.progress": ("bar", "say"),
-    "rsbench.dataroot": ("find_dataset_root",),
-    "rsbench.karpathy": (
+    "rsbench.plugin.split": (
+        "SPLIT_NAMES",
+        "DatasetSplits",
+        "EvalSet",
+        "ImageItem",
+        "Split",
+        "make_split",
+    ),
+    "rsbench.io.errors": ("CellError", "RsbenchError"),
+    "rsbench.plugin.options": ("ADDED", "LOCAL"),
+    "rsbench.plugin.searchspace": ("Choice", "Fixed", "IntRange", "LogUniform", "Uniform"),
+    "rsbench.io.progress": ("bar", "say"),
+    "rsbench.data.root": ("find_dataset_root",),
+    "rsbench.data.karpathy": (
         "KarpathyEntry",
         "caption_text",
         "class_from_filename",
@@ -50,22 +57,22 @@ _SOURCES: dict[str, tuple[str, ...]] = {
         "safe_relative",
         "write_karpathy",
     ),
-    "rsbench.images": ("check_image",),
-    "rsbench.cache": ("cache_dir", "cache_folder", "cached_array", "fingerprint_items"),
-    "rsbench.fileio": (
+    "rsbench.data.images": ("check_image",),
+    "rsbench.io.cache": ("cache_dir", "cache_folder", "cached_array", "fingerprint_items"),
+    "rsbench.io.files": (
         "atomic_directory",
         "atomic_write_json",
         "atomic_write_text",
         "canonical_json",
         "held_lock",
     ),
-    "rsbench.hashing_map": ("class_ids",),
-    "rsbench.executors": ("CellJob", "Executor", "run_in_process"),
-    "rsbench.worker": ("EXIT_NOT_RUN", "RESULT_PREFIX", "run_job"),
-    "rsbench.runner": ("CellOutcome", "GridResult"),
-    "rsbench.records": ("read_record", "record_path"),
-    "rsbench.runstate": ("read_markers", "remove_marker", "write_marker"),
-    "rsbench.celllock": ("pid_alive",),
+    "rsbench.evaluate.hashing_map": ("class_ids",),
+    "rsbench.run.executors": ("CellJob", "Executor", "run_in_process"),
+    "rsbench.run.worker": ("EXIT_NOT_RUN", "RESULT_PREFIX", "run_job"),
+    "rsbench.run.runner": ("CellOutcome", "GridResult"),
+    "rsbench.records.read": ("read_record", "record_path"),
+    "rsbench.run.state": ("read_markers", "remove_marker", "write_marker"),
+    "rsbench.run.celllock": ("pid_alive",),
 }
 _HOME = {name: module for module, names in _SOURCES.items() for name in names}
 
@@ -86,9 +93,30 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from rsbench.cache import cache_dir, cache_folder, cached_array, fingerprint_items
-    from rsbench.celllock import pid_alive
-    from rsbench.components import (
+    from rsbench.data.images import check_image
+    from rsbench.data.karpathy import (
+        KarpathyEntry,
+        caption_text,
+        class_from_filename,
+        read_json,
+        read_karpathy,
+        read_karpathy_entries,
+        safe_relative,
+        write_karpathy,
+    )
+    from rsbench.data.root import find_dataset_root
+    from rsbench.evaluate.hashing_map import class_ids
+    from rsbench.io.cache import cache_dir, cache_folder, cached_array, fingerprint_items
+    from rsbench.io.errors import CellError, RsbenchError
+    from rsbench.io.files import (
+        atomic_directory,
+        atomic_write_json,
+        atomic_write_text,
+        canonical_json,
+        held_lock,
+    )
+    from rsbench.io.progress import bar, say
+    from rsbench.plugin.components import (
         CleanEstimate,
         Component,
         Corruption,
@@ -101,33 +129,19 @@ if TYPE_CHECKING:
         TrainPairs,
         TrainTask,
     )
-    from rsbench.data import SPLIT_NAMES, DatasetSplits, EvalSet, ImageItem, Split, make_split
-    from rsbench.dataroot import find_dataset_root
-    from rsbench.errors import CellError, RsbenchError
-    from rsbench.executors import CellJob, Executor, run_in_process
-    from rsbench.fileio import (
-        atomic_directory,
-        atomic_write_json,
-        atomic_write_text,
-        canonical_json,
-        held_lock,
+    from rsbench.plugin.options import ADDED, LOCAL
+    from rsbench.plugin.searchspace import Choice, Fixed, IntRange, LogUniform, Uniform
+    from rsbench.plugin.split import (
+        SPLIT_NAMES,
+        DatasetSplits,
+        EvalSet,
+        ImageItem,
+        Split,
+        make_split,
     )
-    from rsbench.hashing_map import class_ids
-    from rsbench.images import check_image
-    from rsbench.karpathy import (
-        KarpathyEntry,
-        caption_text,
-        class_from_filename,
-        read_json,
-        read_karpathy,
-        read_karpathy_entries,
-        safe_relative,
-        write_karpathy,
-    )
-    from rsbench.options import ADDED, LOCAL
-    from rsbench.progress import bar, say
-    from rsbench.records import read_record, record_path
-    from rsbench.runner import CellOutcome, GridResult
-    from rsbench.runstate import read_markers, remove_marker, write_marker
-    from rsbench.searchspace import Choice, Fixed, IntRange, LogUniform, Uniform
-    from rsbench.worker import EXIT_NOT_RUN, RESULT_PREFIX, run_job
+    from rsbench.records.read import read_record, record_path
+    from rsbench.run.celllock import pid_alive
+    from rsbench.run.executors import CellJob, Executor, run_in_process
+    from rsbench.run.runner import CellOutcome, GridResult
+    from rsbench.run.state import read_markers, remove_marker, write_marker
+    from rsbench.run.worker import EXIT_NOT_RUN, RESULT_PREFIX, run_job

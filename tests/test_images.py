@@ -9,9 +9,9 @@ import pytest
 import tifffile
 from PIL import Image
 
-from rsbench import images
-from rsbench.cache import cache_dir
-from rsbench.errors import RsbenchError
+from rsbench.data import images
+from rsbench.io.cache import cache_dir
+from rsbench.io.errors import RsbenchError
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ def test_the_tree_keeps_its_contracts():
 
 
 def _copy_tree(to: Path) -> None:
-    ignore = shutil.ignore_patterns("__pycache__", "weights", "templates", "published", "data")
+    ignore = shutil.ignore_patterns("__pycache__", "weights", "*.json", "*.txt", "*.yaml", "*.tmpl")
     shutil.copytree(ROOT / "rsbench", to / "rsbench", ignore=ignore)
     shutil.copytree(ROOT / "plugins", to / "rsbench_plugins", ignore=ignore)
     shutil.copy(ROOT / "pyproject.toml", to / "pyproject.toml")
@@ -37,16 +37,18 @@ def _copy_tree(to: Path) -> None:
 def test_a_private_import_in_a_plugin_and_an_upward_import_break_the_contracts(tmp_path):
     _copy_tree(tmp_path)
     (tmp_path / "rsbench_plugins" / "methods" / "peek.py").write_text(
-        "from rsbench.runner import Runner\n", encoding="utf-8"
+        "from rsbench.run.runner import Runner\n", encoding="utf-8"
     )  # a plugin reaching past rsbench.api
-    errors = tmp_path / "rsbench" / "errors.py"  # the bottom floor importing the command line
-    errors.write_text(errors.read_text(encoding="utf-8") + "\nimport rsbench.cli\n")
+    errors = (
+        tmp_path / "rsbench" / "io" / "errors.py"
+    )  # the bottom floor importing the command line
+    errors.write_text(errors.read_text(encoding="utf-8") + "\nimport rsbench.cli.main.main\n")
     result = lint_imports(tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     out = " ".join(result.stdout.split())
-    assert "rsbench's layers: each imports only those below it BROKEN" in out
+    assert "rsbench's packages: each imports only those below it BROKEN" in out
     assert "rsbench.testing BROKEN" in out  # the plugin contract
-    assert "rsbench_plugins.methods.peek -> rsbench.runner" in out
+    assert "rsbench_plugins.methods.peek -> rsbench.run.runner" in out
     assert "Contracts: 0 kept, 3 broken." in out  # errors -> cli also closes a circle
 
 

@@ -54,7 +54,7 @@ def _file_name(filename: Any, where: str) -> PurePosixPath:
 
 
 def karpathy_annotations(path: Path, scene_class: Classifier) -> list[Annotation]:
-    """Every image of a Karpathy-style JSON file, in file order (parsed by `rsbench.karpathy`)."""
+    """Every image of a Karpathy-style JSON file, in file order (parsed by `rsbench.data.karpathy`)."""
     annotations = [
         Annotation(
             id=entry.filename.name,

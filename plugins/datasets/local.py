@@ -6,7 +6,7 @@ rest the same way for all of them:
 
 1. **Find the dataset folder** (`locate`): ``data_root`` (``--data-root`` / the config) or
    ``RSBENCH_DATA``, either the dataset's own folder or a folder holding it
-   (`rsbench.dataroot.find_dataset_root`).
+   (`rsbench.data.root.find_dataset_root`).
 2. **Read the annotations**: the dataset's own annotation file when present, otherwise
    RRSITR's three CSV files when all of them are present (the one other complete layout).
 3. **Apply the split definition** named by the ``split`` option (`split_definitions`).

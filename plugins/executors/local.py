@@ -8,10 +8,10 @@
   for torch's threads.
 - **CPUs**: one cell after another in this process (the default), or ``workers``
   (``--workers N``) processes, each with 1/N of the cores. A cell that crashed this process
-  in an earlier run (a fatal signal in native code: `rsbench.crashnote`), or whose worker
+  in an earlier run (a fatal signal in native code: `rsbench.run.crashnote`), or whose worker
   died, runs in a worker process of its own, so that another crash fails only that cell.
 
-Each cell runs in a fresh process (``python -m rsbench.worker``: a clean CUDA context and
+Each cell runs in a fresh process (``python -m rsbench.run.worker``: a clean CUDA context and
 memory for every cell), under the cell's lock like everywhere else. A worker that dies (out of
 memory, a CUDA error, killed) fails only its cell: the parent records the cell as failed with
 how the process ended and its last line of output, starts the next cell in that slot, and the
@@ -236,7 +236,7 @@ class WorkerPool:
             "RSBENCH_WORKER": slot.name,
         }
         process = subprocess.Popen(
-            [sys.executable, "-m", "rsbench.worker"],
+            [sys.executable, "-m", "rsbench.run.worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -3,7 +3,7 @@
 ``rsbench run --executor slurm`` checks the grid on the machine it runs on (components,
 options, dataset folders, checkpoints: the cluster's nodes are assumed to see the same files),
 submits every cell that is not done, not running and not already queued as one job array, and
-returns. Each task runs its cell exactly as a local worker does (`rsbench.worker.run_job`: the
+returns. Each task runs its cell exactly as a local worker does (`rsbench.run.worker.run_job`: the
 cell's lock, its per-epoch checkpoint, its record), so ``rsbench status``, the leaderboard and
 resuming work the same. Running the same command again submits only what is missing: cells
 without a record and not queued (failed cells included, which resume from their last epoch).

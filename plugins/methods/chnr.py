@@ -46,7 +46,7 @@ hidden 1024, and the paper's schedule: 150 epochs (75 meta), every learning rate
 
 **Evaluation.** Captions rank images, and images captions, by the Hamming distance of their
 codes, ties broken by the cosine of the continuous codes (`rsbench.engine.binary_codes`); the
-retriever's binary codes give the hashing metrics (mAP@k, `rsbench.hashing_map`).
+retriever's binary codes give the hashing metrics (mAP@k, `rsbench.evaluate.hashing_map`).
 
 **Faithful defaults** (what produced the published numbers) **and the option for each quirk**:
 

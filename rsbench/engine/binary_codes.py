@@ -15,7 +15,7 @@ at the same distance by the **cosine of the continuous codes** (closer first). S
 whose cosine part lies in [−1/4, 1/4] and can never overturn a difference of one bit. Pairs
 whose cosines differ by less than float32 resolves next to the distance (about 1e-5 at 64
 bits) tie, and ties are broken by index order, as everywhere in rsbench's evaluation. The
-hashing mAP@k (`rsbench.hashing_map`) ranks by the Hamming distance alone, as the hashing
+hashing mAP@k (`rsbench.evaluate.hashing_map`) ranks by the Hamming distance alone, as the hashing
 literature does.
 """
 

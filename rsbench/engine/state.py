@@ -13,13 +13,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from rsbench.components import TrainTask
 from rsbench.engine.features import Features
 from rsbench.engine.models import RetrievalModel
 from rsbench.engine.optim import Schedule
 from rsbench.engine.pipeline import ImagePipeline
 from rsbench.engine.precision import Precision
 from rsbench.engine.text import TextBatch, Tokenizer
+from rsbench.plugin.components import TrainTask
 
 
 @dataclass

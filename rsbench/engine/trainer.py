@@ -51,8 +51,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from rsbench import progress
-from rsbench.components import CleanEstimate, FitResult, Method, TrainTask
 from rsbench.engine import onednn
 from rsbench.engine.checkpoint import Checkpoints
 from rsbench.engine.models import RetrievalModel
@@ -68,9 +66,11 @@ from rsbench.engine.runtime import resolve_device, seed_everything
 from rsbench.engine.scoring import ModelRetriever, distinct_rows
 from rsbench.engine.state import Batch, EngineState, LossOutput, Optim
 from rsbench.engine.text import Tokenizer
-from rsbench.errors import CellError
-from rsbench.metrics import evaluate_retrieval
-from rsbench.options import LOCAL
+from rsbench.evaluate.retrieval import evaluate_retrieval
+from rsbench.io import progress
+from rsbench.io.errors import CellError
+from rsbench.plugin.components import CleanEstimate, FitResult, Method, TrainTask
+from rsbench.plugin.options import LOCAL
 
 
 class TrainableMethod(Method):

@@ -20,9 +20,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from rsbench.errors import RsbenchError
-from rsbench.grid import OTHER_TRACK as OTHER
-from rsbench.searchspace import format_point
+from rsbench.io.errors import RsbenchError
+from rsbench.plugin.searchspace import format_point
+from rsbench.run.grid import OTHER_TRACK as OTHER
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,8 +55,8 @@ class Track:
 def track_from_config(spec: str, plugins) -> Track:
     """The track a grid config defines: ``[NAME=]PATH`` (``NAME`` overrides the config's
     ``track.name``; without either, the file's stem)."""
-    from rsbench.grid import build_grid, parse_track_block, read_config
-    from rsbench.runner import Runner
+    from rsbench.run.grid import build_grid, parse_track_block, read_config
+    from rsbench.run.runner import Runner
 
     name, _, path = spec.rpartition("=")
     path = Path(path)
