@@ -96,16 +96,16 @@ def shard_dis(model, images: np.ndarray, text, shard: int = 128, limit: int = 0)
 
 
 def synthrs(train: int = 2000):
-    from rsbench.plugins import get_plugins
+    from rsbench.plugin.manager import get_plugins
 
     options = {} if train == 2000 else {"train": train, "val": 10, "test": 10}
     return get_plugins().datasets.get("synthrs").create(options).load()
 
 
 def training_task(splits):
-    from rsbench.components import TrainTask
-    from rsbench.noise import build_noise_file
-    from rsbench.plugins import get_plugins
+    from rsbench.data.noise_file import build_noise_file
+    from rsbench.plugin.components import TrainTask
+    from rsbench.plugin.manager import get_plugins
 
     noise = get_plugins().noise_models.get("caption_shuffle").create()
     nf = build_noise_file(splits.train, noise, 0.2, 0, {"name": "synthrs"})
@@ -113,8 +113,8 @@ def training_task(splits):
 
 
 def engine_state(method, task):
+    from rsbench.engine import EngineState
     from rsbench.engine.precision import Precision
-    from rsbench.engine.trainer import EngineState
 
     model = method.build(task)
     tokenizer = method.make_tokenizer(task)
@@ -142,7 +142,7 @@ def bench_step(args, splits, task) -> None:
 
 
 def step_one_variant(vga: str, task, steps: int) -> None:
-    from rsbench.engine.trainer import Batch
+    from rsbench.engine import Batch
     from rsbench_plugins.methods.amfmn import AMFMN
 
     method = AMFMN(vga=vga, margin="fixed")  # the released loss: no prior lookup either side
@@ -224,7 +224,7 @@ def bench_eval(args, splits, task) -> None:
 
 
 def eval_one_variant(vga: str, splits, task, limit: int) -> None:
-    from rsbench.metrics import evaluate_retrieval
+    from rsbench.evaluate.retrieval import evaluate_retrieval
     from rsbench_plugins.methods.amfmn import AMFMN
 
     test = splits.test

@@ -64,9 +64,9 @@ def run_cell(
     out: Path,
     weights: Path | None = None,
 ) -> dict:
-    from rsbench import cache
-    from rsbench.grid import build_grid
-    from rsbench.runner import Runner
+    from rsbench.io import cache
+    from rsbench.run.grid import build_grid
+    from rsbench.run.runner import Runner
     from rsbench_plugins.methods import chnr
 
     spent = {"features": 0.0}
@@ -130,7 +130,7 @@ def main() -> None:
         args.profile = "paper"
     sizes = {k: getattr(args, k) for k in ("train", "val", "test") if getattr(args, k)}
     dataset = {args.dataset: sizes} if sizes else args.dataset
-    from rsbench.cache import cache_dir
+    from rsbench.io.cache import cache_dir
 
     datasets = cache_dir() / "datasets"
     os.environ["RSBENCH_PROGRESS"] = "0"

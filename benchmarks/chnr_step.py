@@ -109,10 +109,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    from rsbench.components import TrainPairs, TrainTask
-    from rsbench.data import EvalSet
     from rsbench.engine import Batch, EngineState
     from rsbench.engine.precision import Precision
+    from rsbench.plugin.components import TrainPairs, TrainTask
+    from rsbench.plugin.split import EvalSet
     from rsbench_plugins.methods.chnr import CHNR, CHNRModel, FitData
 
     dims = {"paper": (512, 768, 4096), "small": (128, 64, 1024)}[args.profile]

@@ -3,7 +3,7 @@
     python benchmarks/data_path.py [--images 1000] [--source-size 256] [--size 224] [--format jpg]
 
 (a) what the official codes do: open, decode and resize each image with PIL, every epoch;
-(b) rsbench: decode once into the cache (`rsbench.images.load_images`), then every later
+(b) rsbench: decode once into the cache (`rsbench.data.images.load_images`), then every later
     epoch or grid cell reads the memory-mapped array.
 
 The images are generated (noise plus shapes, so JPEG/TIFF compression is realistic) in a
@@ -51,7 +51,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["RSBENCH_CACHE"] = str(Path(tmp) / "cache")
-        from rsbench import images
+        from rsbench.data import images
 
         paths = make_images(Path(tmp), args.images, args.source_size, args.format)
         started = time.perf_counter()

@@ -24,9 +24,9 @@ import torch
 
 def build():
     """infonce's small profile on synthrs's noisy training rows (40 % caption noise)."""
-    from rsbench.components import TrainTask
-    from rsbench.noise import build_noise_file
-    from rsbench.plugins import get_plugins
+    from rsbench.data.noise_file import build_noise_file
+    from rsbench.plugin.components import TrainTask
+    from rsbench.plugin.manager import get_plugins
     from rsbench_plugins.methods.infonce import InfoNCE
 
     splits = get_plugins().datasets.get("synthrs").create().load()

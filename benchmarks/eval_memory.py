@@ -5,7 +5,7 @@
 
 Random features stand in for a model's; each score runs in its own subprocess so that its
 figures are its own. Two scores go through `ModelScorer` (tiles of ``model.score`` on the
-device, captions deduplicated) and the one-pass evaluator (`rsbench.metrics.rank_all`: plain
+device, captions deduplicated) and the one-pass evaluator (`rsbench.evaluate.retrieval.rank_all`: plain
 and multi-positive, both directions, every score computed once):
 
 - ``dot``: the dual encoders' dot product of pooled embeddings;
@@ -41,7 +41,7 @@ def run_one(score: str, images: int, per_image: int, dim: int) -> dict:
 
     from rsbench.engine import Features, RetrievalModel
     from rsbench.engine.scoring import ModelScorer
-    from rsbench.metrics import rank_all
+    from rsbench.evaluate.retrieval import rank_all
 
     class Asymmetric(RetrievalModel):
         def score(self, image, text):

@@ -34,9 +34,9 @@ import torch
 
 
 def task_for(rows: int, ratio: float):
-    from rsbench.components import TrainPairs, TrainTask
-    from rsbench.noise import build_noise_file
-    from rsbench.plugins import get_plugins
+    from rsbench.data.noise_file import build_noise_file
+    from rsbench.plugin.components import TrainPairs, TrainTask
+    from rsbench.plugin.manager import get_plugins
 
     splits = get_plugins().datasets.get("synthrs").create().load()
     noise = get_plugins().noise_models.get("caption_shuffle").create()
@@ -86,7 +86,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from rsbench.engine.gmm import clean_probability
-    from rsbench.plugins import get_plugins
+    from rsbench.plugin.manager import get_plugins
 
     methods = get_plugins().methods
     task = task_for(args.rows, args.ratio)

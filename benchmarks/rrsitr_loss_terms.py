@@ -43,7 +43,7 @@ def main() -> int:
     sys.path.insert(0, os.path.dirname(__file__))
     from nc_family_epoch import task_for
 
-    from rsbench.plugins import get_plugins
+    from rsbench.plugin.manager import get_plugins
     from rsbench_plugins.methods.rrsitr import KAPPA, chance_loss, local_scores
 
     torch.set_num_threads(args.threads)

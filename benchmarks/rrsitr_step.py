@@ -34,9 +34,9 @@ from PIL import Image
 
 
 def setup():
-    from rsbench.components import TrainTask
-    from rsbench.noise import build_noise_file
-    from rsbench.plugins import get_plugins
+    from rsbench.data.noise_file import build_noise_file
+    from rsbench.plugin.components import TrainTask
+    from rsbench.plugin.manager import get_plugins
     from rsbench_plugins.methods.rrsitr import RRSITR
 
     splits = get_plugins().datasets.get("synthrs").create().load()

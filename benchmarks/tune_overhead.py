@@ -30,8 +30,8 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=1)
     args = parser.parse_args()
 
-    from rsbench.cli import main as rsbench
-    from rsbench.runner import Runner
+    from rsbench.cli.main import main as rsbench
+    from rsbench.run.runner import Runner
 
     inside = {"seconds": 0.0, "cells": 0}
     run = Runner.run

@@ -17,7 +17,7 @@ def _isolated(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("RSBENCH_PROGRESS", "0")
     monkeypatch.delenv("RSBENCH_STRICT_PLUGINS", raising=False)
     monkeypatch.setenv("RSBENCH_CACHE", str(_shared_cache(tmp_path_factory)))
-    from rsbench.plugins import reset_plugins
+    from rsbench.plugin.manager import reset_plugins
 
     reset_plugins()
     yield

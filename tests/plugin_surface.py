@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from rsbench import cache, components, hookspecs, testing
+from rsbench import testing
 from rsbench.engine import (
     DualEncoderMethod,
     EngineState,
@@ -26,7 +26,9 @@ from rsbench.engine import (
     TrainableMethod,
 )
 from rsbench.engine import trainer as trainer_module
-from rsbench.plugins import HOOKS, PluginInfo, Plugins
+from rsbench.io import cache
+from rsbench.plugin import components, hookspecs
+from rsbench.plugin.manager import HOOKS, PluginInfo, Plugins
 
 #: classes whose own public members are part of the surface
 CLASSES: list[type] = [

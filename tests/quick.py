@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from rsbench import hookimpl
-from rsbench.components import FitResult, Method, Retriever
-from rsbench.metrics import MatrixScorer
-from rsbench.searchspace import IntRange, Uniform
+from rsbench.plugin.components import FitResult, Method, Retriever
+from rsbench.evaluate.retrieval import MatrixScorer
+from rsbench.plugin.searchspace import IntRange, Uniform
 
 
 class Scores(Retriever):
@@ -96,7 +96,7 @@ def register_methods(register):
 
 def install_quick(tmp_path: Path, monkeypatch) -> Path:
     """Make ``quick`` a plugin of this process and of its subprocesses."""
-    from rsbench.plugins import reset_plugins
+    from rsbench.plugin.manager import reset_plugins
 
     site = write_distribution(
         tmp_path / "site", "rsbench-quick", {"quick": "rsb_quick"}, {"rsb_quick.py": QUICK}

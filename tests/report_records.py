@@ -8,7 +8,7 @@ has published numbers beside it.
 
 from __future__ import annotations
 
-from rsbench.metrics import METRIC_NAMES
+from rsbench.evaluate.retrieval import METRIC_NAMES
 
 
 def record(

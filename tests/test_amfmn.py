@@ -13,13 +13,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rsbench.components import TrainTask
-from rsbench.engine import Features, TextBatch
+from rsbench.engine import Batch, EngineState, Features, TextBatch
 from rsbench.engine.precision import Precision
 from rsbench.engine.runtime import seed_everything
 from rsbench.engine.scoring import ModelScorer
-from rsbench.engine.trainer import Batch, EngineState
-from rsbench.errors import RsbenchError
+from rsbench.io.errors import RsbenchError
+from rsbench.plugin.components import TrainTask
 from rsbench_plugins.methods import amfmn_prior as prior_module
 from rsbench_plugins.methods.amfmn import (
     AMFMN,
@@ -50,15 +49,15 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 def tiny_splits():
-    from rsbench.plugins import get_plugins
+    from rsbench.plugin.manager import get_plugins
 
     return get_plugins().datasets.get("synthrs-tiny").create().load()
 
 
 def noisy_task(ratio: float = 0.2, seed: int = 0, tmp_path=None) -> TrainTask:
     """synthrs-tiny with caption-shuffle noise, as `rsbench.testing.check_method` builds it."""
-    from rsbench.noise import build_noise_file
-    from rsbench.plugins import get_plugins
+    from rsbench.data.noise_file import build_noise_file
+    from rsbench.plugin.manager import get_plugins
 
     splits = tiny_splits()
     noise = get_plugins().noise_models.get("caption_shuffle").create()

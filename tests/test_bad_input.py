@@ -1,7 +1,7 @@
 """The bad-input catalogue: every case is refused with exit code 2 and one line on stderr that
 names the problem and what is valid, with no traceback, and changes nothing already written.
 
-Each case runs the real command line (`rsbench.cli.main`, in this process for speed) in a copy
+Each case runs the real command line (`rsbench.cli.main.main`, in this process for speed) in a copy
 of a workspace holding a finished tiny run (records, noise file, leaderboard), a small local
 dataset and an ordinary file; the workspace and the cache are compared byte for byte, with
 modification times, before and after.
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from rsbench.cli import main
-from rsbench.plugins import reset_plugins
+from rsbench.cli.main import main
+from rsbench.plugin.manager import reset_plugins
 from rsbench.testing import write_distribution
 from tests.fixtures.rs_datasets import make_ucm
 

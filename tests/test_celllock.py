@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from rsbench import celllock
-from rsbench.celllock import CellLock, Holder, acquire, holder_of
+from rsbench.run import celllock
+from rsbench.run.celllock import CellLock, Holder, acquire, holder_of
 from tests.quick import install_quick
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="flock and SIGKILL are POSIX")
@@ -38,7 +38,7 @@ def test_one_holder_at_a_time_and_the_others_are_told_who(tmp_path):
 
 HOLD = """
 import sys, time
-from rsbench.celllock import acquire
+from rsbench.run.celllock import acquire
 lock = acquire(sys.argv[1], "cell1", by="doomed")
 print("held", flush=True)
 time.sleep(600)
@@ -152,9 +152,9 @@ def test_a_damaged_lease_holds_nothing_once_it_cannot_be_being_written(tmp_path,
 def test_a_run_never_calls_itself_complete_with_cells_another_process_abandoned(tmp_path):
     """A cell skipped as held by another process that then stopped without a record (and
     holds nothing now) is abandoned: the run reports it and exits non-zero."""
-    from rsbench.grid import build_grid
-    from rsbench.plugins import get_plugins
-    from rsbench.runner import GridResult, Runner
+    from rsbench.plugin.manager import get_plugins
+    from rsbench.run.grid import build_grid
+    from rsbench.run.runner import GridResult, Runner
 
     runner = Runner(build_grid({"methods": "infonce", "out": str(tmp_path)}), get_plugins())
     result = GridResult(held={"abc": "pid 1 on elsewhere", "def": "pid 2"})

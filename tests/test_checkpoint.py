@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import torch
 
-from rsbench.components import CleanEstimate
+from rsbench.engine import Optim
 from rsbench.engine.checkpoint import Checkpoints, NotCheckpointable, pack, unpack
 from rsbench.engine.optim import Schedule, make_optimizer
 from rsbench.engine.precision import Precision
-from rsbench.engine.trainer import Optim
+from rsbench.plugin.components import CleanEstimate
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 
@@ -270,7 +270,7 @@ def test_amfmn_resumes_to_the_same_fit_and_leaves_its_prior_out_of_checkpoints(
 
 KILLER = """
 import fnmatch, os, signal, sys
-import rsbench.fileio as fileio
+import rsbench.io.files as fileio
 
 pattern, count = sys.argv[1], int(sys.argv[2])
 real_commit = fileio.commit
@@ -286,7 +286,7 @@ def commit(tmp, path):
 
 
 fileio.commit = commit
-from rsbench.cli import main
+from rsbench.cli.main import main
 
 sys.exit(main(sys.argv[3:]))
 """
@@ -318,7 +318,7 @@ def comparable(record: dict) -> dict:
 
 
 def test_a_cell_killed_after_an_epoch_resumes_to_the_same_result(tmp_path, monkeypatch):
-    from rsbench.cli import main
+    from rsbench.cli.main import main
 
     (tmp_path / "killer.py").write_text(KILLER)
     (tmp_path / "grid.yaml").write_text(CONFIG)

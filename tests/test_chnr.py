@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from rsbench.components import TrainPairs, TrainTask
-from rsbench.data import EvalSet, ImageItem
-from rsbench.engine.hashing import binary_codes, hamming_score
+from rsbench.engine.binary_codes import binary_codes, hamming_score
 from rsbench.engine.optim import set_learning_rate
+from rsbench.plugin.components import TrainPairs, TrainTask
+from rsbench.plugin.split import EvalSet, ImageItem
 from rsbench_plugins.methods import chnr as chnr_module
 from rsbench_plugins.methods.chnr import CHNR, DUCH, CHNRModel, HashHead, NoiseDetector
 from rsbench_plugins.methods.chnr_losses import (
@@ -507,8 +507,8 @@ def test_optimisers_follow_the_official_code():
 
 
 def test_options_are_checked_with_clear_errors():
-    from rsbench.errors import RsbenchError
-    from rsbench.plugins import get_plugins
+    from rsbench.io.errors import RsbenchError
+    from rsbench.plugin.manager import get_plugins
 
     methods = get_plugins().methods
     with pytest.raises(RsbenchError, match="needs meta_epochs > 0"):
@@ -646,7 +646,7 @@ def test_paper_profile_from_tiny_checkpoints(tmp_path, monkeypatch):
     """The paper checkpoints' names, tiny models written with save_pretrained, loaded offline
     through the real code: features of the paper's widths, a short fit."""
     from rsbench.engine.frozen import image_features
-    from rsbench.plugins import get_plugins
+    from rsbench.plugin.manager import get_plugins
     from rsbench.testing import check_method
     from tests.fixtures.tiny_checkpoints import save_tiny_bert, save_tiny_resnet
 

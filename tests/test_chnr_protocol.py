@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import yaml
 
-from rsbench.data import ImageItem, make_split
-from rsbench.errors import RsbenchError
-from rsbench.grid import build_grid, read_config
-from rsbench.hashing import hashing_metrics, map_at_k
-from rsbench.plugins import get_plugins
-from rsbench.runner import hashing_record
+from rsbench.evaluate.hashing_map import hashing_metrics, map_at_k
+from rsbench.io.errors import RsbenchError
+from rsbench.plugin.manager import get_plugins
+from rsbench.plugin.split import ImageItem, make_split
+from rsbench.run.cell import hashing_record
+from rsbench.run.grid import build_grid, read_config
 from rsbench_plugins.datasets.annotations import Annotation
 from rsbench_plugins.datasets.split_definitions import chnr_split
 from tests.fixtures.rs_datasets import make_rsicd, make_ucm
@@ -88,7 +88,7 @@ def test_a_dataset_loads_the_chnr_split_with_its_partition(tmp_path):
 
 
 def test_the_partition_is_part_of_the_membership_hash():
-    from rsbench.data import DatasetSplits
+    from rsbench.plugin.split import DatasetSplits
 
     items = [ImageItem(f"{i}", Path(f"{i}.png"), ("x",)) for i in range(6)]
     train, val = make_split("train", items[:2]), make_split("val", items[2:3])
@@ -197,7 +197,7 @@ def test_chnr_native_configs_are_valid_grids(path, tmp_path):
     assert [d.options for d in grid.datasets] == [{"split": "chnr"}]
     assert [n.name for n in grid.noise_models] == ["wrong_class"]
     assert grid.ratios == [0.05, 0.1, 0.2, 0.3, 0.4, 0.5]
-    from rsbench.runner import Runner
+    from rsbench.run.runner import Runner
 
     cells = Runner(grid).prepare()  # every component and option resolves
     assert {c.method.name for c in cells} == {"chnr", "duch"}
@@ -208,7 +208,7 @@ def test_chnr_native_configs_are_valid_grids(path, tmp_path):
 def test_the_chnr_native_protocol_runs_end_to_end(tmp_path):
     """configs/chnr-synthrs.yaml on synthrs-tiny, two epochs: the records carry the partition,
     hashing mAP@k, the trusted subset and the detector's per-epoch detection metrics."""
-    from rsbench.cli import main
+    from rsbench.cli.main import main
 
     config = yaml.safe_load((REPO / "configs" / "chnr-synthrs.yaml").read_text())
     config.update(
@@ -249,7 +249,7 @@ def test_the_chnr_native_protocol_runs_end_to_end(tmp_path):
 def test_chnr_and_duch_run_on_the_fixture_datasets(dataset, tmp_path):
     """The real-dataset plugins on their tiny fixtures (CHNR's UCM and RSICD, RSICD with images
     without a class, and the other three), small profile, through the command line."""
-    from rsbench.cli import main
+    from rsbench.cli.main import main
     from tests.fixtures import rs_datasets
 
     getattr(rs_datasets, f"make_{dataset}")(tmp_path / "data")

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rsbench import hookimpl
-from rsbench.components import Dataset
-from rsbench.data import DatasetSplits, make_split
-from rsbench.karpathy import read_karpathy
-from rsbench.options import LOCAL
+from rsbench.plugin.components import Dataset
+from rsbench.plugin.split import DatasetSplits, make_split
+from rsbench.data.karpathy import read_karpathy
+from rsbench.plugin.options import LOCAL
 
 
 class Folder(Dataset):

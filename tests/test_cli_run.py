@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from rsbench.metrics import METRIC_NAMES
-from rsbench.records import iter_records
+from rsbench.evaluate.retrieval import METRIC_NAMES
+from rsbench.records.read import iter_records
 from rsbench.testing import write_distribution
 
 TINY = ["--datasets", "synthrs-tiny", "--epochs", "1", "--seeds", "0"]
@@ -18,7 +18,7 @@ TINY = ["--datasets", "synthrs-tiny", "--epochs", "1", "--seeds", "0"]
 FAILING_PLUGIN = """
 import torch
 from rsbench import hookimpl
-from rsbench.errors import RsbenchError
+from rsbench.io.errors import RsbenchError
 from rsbench_plugins.methods.infonce import InfoNCE
 
 

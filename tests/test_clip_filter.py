@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rsbench.detection import roc_auc
-from rsbench.errors import CellError
-from rsbench.plugins import get_plugins
+from rsbench.evaluate.detection import roc_auc
+from rsbench.io.errors import CellError
+from rsbench.plugin.manager import get_plugins
 from rsbench.testing import check_method
 from rsbench_plugins.methods.clip_filter import keep_top
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from rsbench.cli import main
+from rsbench.cli.main import main
 from rsbench.report.board import write_folder
 from tests.report_records import record
 

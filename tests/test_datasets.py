@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from rsbench.errors import RsbenchError
-from rsbench.plugins import get_plugins
+from rsbench.io.errors import RsbenchError
+from rsbench.plugin.manager import get_plugins
 from rsbench_plugins.datasets.split_definitions import SplitLists, carve_validation
 from rsbench_plugins.datasets.sydney import sydney_class
 from rsbench_plugins.datasets.ucm import ucm_class
@@ -179,7 +179,7 @@ def test_rsicd_numeric_names_have_no_class_and_every_definition_loads(tmp_path):
 
 def test_fixture_images_decode_to_rgb(tmp_path):
     """The awkward files (16-bit, multi-band, gray TIFF; CMYK, gray JPEG) pass the image check."""
-    from rsbench.images import check_image, decode_image
+    from rsbench.data.images import check_image, decode_image
 
     rsitmd = make_rsitmd(tmp_path / "a")
     rsicd = make_rsicd(tmp_path / "b")
@@ -376,7 +376,7 @@ def first_seen(rows: list[tuple[str, str]]) -> list[str]:
 def test_rrsitr_split_reproduces_rrsitrs_published_files(tmp_path):
     """All 4,743 RSITMD names in a JSON sorted by name: the rrsitr split gives RRSITR's
     membership, its training row order (captions and all), and so its first noise file."""
-    from rsbench.noise import build_noise_file
+    from rsbench.data.noise_file import build_noise_file
 
     rows = {
         s: csv_rows(RRSITR / "rsitmd" / f)

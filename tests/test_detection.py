@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rsbench.detection import detection_metrics, roc_auc
 from rsbench.engine.gmm import clean_probability
-from rsbench.plugins import get_plugins
+from rsbench.evaluate.detection import detection_metrics, roc_auc
+from rsbench.plugin.manager import get_plugins
 from rsbench.testing import check_method
 
 
@@ -85,7 +85,7 @@ def test_oracle_trains_on_ground_truth_clean_rows_and_says_so():
 
 
 def test_the_clean_score_histogram_bins_clean_and_noisy_rows_alike():
-    from rsbench.detection import score_histogram
+    from rsbench.evaluate.detection import score_histogram
 
     scores = np.array([0.0, 0.1, 0.2, 0.9, 1.0, np.nan])
     truth = np.array([False, False, True, True, True, True])

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from rsbench.grid import build_grid
-from rsbench.runner import Runner
+from rsbench.run.grid import build_grid
+from rsbench.run.runner import Runner
 
 pytestmark = pytest.mark.slow
 

@@ -11,13 +11,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rsbench.components import CleanEstimate, TrainPairs, TrainTask
-from rsbench.data import EvalSet, ImageItem
-from rsbench.engine import Features, LossOutput, RetrievalModel, TrainableMethod, WordTokenizer
+from rsbench.engine import (
+    Features,
+    LossOutput,
+    Optim,
+    RetrievalModel,
+    TrainableMethod,
+    WordTokenizer,
+)
 from rsbench.engine.optim import Schedule, decay_groups
 from rsbench.engine.pipeline import ImagePipeline, crop_and_resize, resized_crop_boxes
 from rsbench.engine.precision import Precision
-from rsbench.engine.trainer import Optim
+from rsbench.plugin.components import CleanEstimate, TrainPairs, TrainTask
+from rsbench.plugin.split import EvalSet, ImageItem
 
 # ---- a toy task: images are solid colours, captions name the colour -------------------------
 
@@ -184,7 +190,7 @@ def test_two_optimisers_in_an_overridden_training_step(toy_task):
 
 
 def test_a_nan_loss_fails_the_cell_with_a_clear_error(toy_task):
-    from rsbench.errors import CellError
+    from rsbench.io.errors import CellError
 
     class NaN(ToyMethod):
         def objective(self, out, batch, model):
@@ -279,7 +285,7 @@ def test_a_method_without_tokenizer_or_pipeline_sets_up_in_on_fit_start(toy_task
             return None
 
         def make_retriever(self, state):
-            from rsbench.metrics import MatrixScorer
+            from rsbench.evaluate.retrieval import MatrixScorer
 
             class Fixed:
                 def scorer(self, images, texts):
@@ -421,7 +427,7 @@ def test_pipeline_normalisation_and_random_crop():
 
 
 def test_an_option_error_names_the_option():
-    from rsbench.errors import RsbenchError
+    from rsbench.io.errors import RsbenchError
 
     with pytest.raises(RsbenchError, match="crop_scale must satisfy"):
         ToyMethod(crop="resized_crop", crop_scale=[0.9, 0.2])

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from rsbench.cli import main
-from rsbench.errors import RsbenchError
-from rsbench.records import iter_records
+from rsbench.cli.main import main
+from rsbench.io.errors import RsbenchError
+from rsbench.records.read import iter_records
 from rsbench_plugins.executors.local import plan_slots
 from rsbench_plugins.executors.slurm import time_minutes
 from tests.quick import install_quick
@@ -155,7 +155,7 @@ def test_a_cell_that_crashes_an_in_process_grid_is_recorded_and_retried_apart(
 
 
 def test_a_crash_note_names_the_signal_and_is_removed_when_the_cell_ends(tmp_path):
-    from rsbench import crashnote
+    from rsbench.run import crashnote
 
     with crashnote.watching(tmp_path, "abc"):
         text = crashnote.note_path(tmp_path, "abc").read_text()
@@ -263,7 +263,7 @@ def test_slurm_submission_writes_one_array_with_the_options_given(tmp_path, monk
 
 INLINE = '''
 from rsbench import hookimpl
-from rsbench.executors import Executor, run_in_process
+from rsbench.run.executors import Executor, run_in_process
 
 
 class Inline(Executor):
@@ -286,7 +286,7 @@ def register_executors(register):
 
 def test_hook_register_executors(tmp_path, monkeypatch, capsys):
     """A third-party executor registers and runs cells like the built-in ones."""
-    from rsbench.plugins import reset_plugins
+    from rsbench.plugin.manager import reset_plugins
     from rsbench.testing import write_distribution
 
     install_quick(tmp_path, monkeypatch)
@@ -333,7 +333,7 @@ def test_workers_die_with_a_killed_parent_and_a_rerun_finishes_every_cell(tmp_pa
             os.kill(pid, 0)
         except ProcessLookupError:
             return False
-        from rsbench.celllock import _zombie
+        from rsbench.run.celllock import _zombie
 
         return not _zombie(pid)
 

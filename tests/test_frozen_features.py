@@ -10,9 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from rsbench.cache import clear_memo
-from rsbench.data import ImageItem
 from rsbench.engine import frozen
+from rsbench.engine.binary_codes import binary_codes
 from rsbench.engine.frozen import (
     FrozenFeatureRetriever,
     ImageRecipe,
@@ -24,7 +23,8 @@ from rsbench.engine.frozen import (
     prepare_image,
     text_features,
 )
-from rsbench.engine.hashing import binary_codes
+from rsbench.io.cache import clear_memo
+from rsbench.plugin.split import ImageItem
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

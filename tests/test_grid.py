@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from rsbench.errors import RsbenchError
-from rsbench.grid import build_grid, cell_id, read_config
-from rsbench.runner import Runner
+from rsbench.io.errors import RsbenchError
+from rsbench.run.grid import build_grid, cell_id, read_config
+from rsbench.run.runner import Runner
 
 
 def test_grid_is_the_full_product_in_a_fixed_order():

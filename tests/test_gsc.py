@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from rsbench.plugins import get_plugins
+from rsbench.plugin.manager import get_plugins
 from rsbench.testing import check_method
 from rsbench_plugins.methods import gsc_losses as L
 

@@ -15,21 +15,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rsbench.cleanup import remove_stale_temps
-from rsbench.cli import main
-from rsbench.errors import RsbenchError
-from rsbench.fileio import (
+from rsbench.cli.main import main
+from rsbench.data.noise_file import noise_file_for
+from rsbench.io.cleanup import remove_stale_temps
+from rsbench.io.errors import RsbenchError
+from rsbench.io.files import (
     DIR_LOCK,
     atomic_directory,
     atomic_save,
     atomic_write_text,
     held_lock,
 )
-from rsbench.leaderboard import write_leaderboards
-from rsbench.names import child_path
-from rsbench.noise import noise_file_for
-from rsbench.plugins import get_plugins
-from rsbench.records import iter_records
+from rsbench.plugin.manager import get_plugins
+from rsbench.plugin.names import child_path
+from rsbench.records.read import iter_records
+from rsbench.report.markdown import write_leaderboards
 from rsbench.testing import tiny_split, write_distribution
 from rsbench_plugins.datasets import synthrs
 from tests.fixtures.rs_datasets import make_ucm
@@ -83,7 +83,7 @@ def test_the_leaderboard_command_refuses_a_crafted_record(tmp_path, monkeypatch,
 
 
 def test_a_plugin_cannot_register_a_name_that_is_a_path(tmp_path, monkeypatch):
-    from rsbench.plugins import load_plugins
+    from rsbench.plugin.manager import load_plugins
     from rsbench.testing import entry_point
 
     (tmp_path / "rsb_pathname.py").write_text(
@@ -296,7 +296,7 @@ def test_a_damaged_noise_file_is_built_again(tmp_path, damage, capfd):
 HOLDER = """
 import sys, time
 from pathlib import Path
-from rsbench.fileio import atomic_directory, atomic_file
+from rsbench.io.files import atomic_directory, atomic_file
 
 folder = Path(sys.argv[1])
 with atomic_file(folder / "record.json", text=True) as fh, atomic_directory(folder / "data"):
@@ -462,8 +462,8 @@ def test_an_unreadable_record_is_one_line(tmp_path, monkeypatch, capsys):
 
 
 def test_follow_symlinks_reaches_the_dataset_and_is_not_part_of_the_cell_id(tmp_path):
-    from rsbench.grid import build_grid
-    from rsbench.runner import Runner
+    from rsbench.run.grid import build_grid
+    from rsbench.run.runner import Runner
 
     make_ucm(tmp_path / "data")
     base = {
@@ -484,7 +484,7 @@ def test_follow_symlinks_reaches_the_dataset_and_is_not_part_of_the_cell_id(tmp_
 WRITER = """
 import sys
 from pathlib import Path
-from rsbench.fileio import atomic_write_text
+from rsbench.io.files import atomic_write_text
 
 folder, tag = Path(sys.argv[1]), sys.argv[2]
 for i in range(300):

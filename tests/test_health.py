@@ -1,4 +1,4 @@
-"""Method health checks (`rsbench.health`): each warning fires on a constructed history that
+"""Method health checks (`rsbench.records.health`): each warning fires on a constructed history that
 has the problem and stays silent on a healthy one; leaderboards and status show them."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from rsbench import health
-from rsbench.metrics import MatrixScorer
+from rsbench.evaluate.retrieval import MatrixScorer
+from rsbench.records import health
 
 
 def record(history, noisy=0.4, detection=None, val=(250, 1250)):
@@ -47,7 +47,7 @@ def test_chance_mr_matches_a_simulation_of_random_scores():
     rng = np.random.default_rng(0)
     images, per = 50, 5
     caption_image = np.repeat(np.arange(images), per)
-    from rsbench.metrics import rank_all
+    from rsbench.evaluate.retrieval import rank_all
 
     values = []
     for _ in range(20):
@@ -144,7 +144,7 @@ def test_collapsed_or_non_finite_scores():
 
 
 def test_leaderboard_marks_warned_results_and_names_the_warnings():
-    from rsbench.leaderboard import HEALTH_MARK, health_notes, join_marks
+    from rsbench.report.tables import HEALTH_MARK, health_notes, join_marks
 
     bad = record([{"epoch": 1, "val_mR": 20.0}, {"epoch": 2, "val_mR": 10.0}])
     good = record(healthy_history())

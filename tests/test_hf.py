@@ -21,7 +21,7 @@ from rsbench.engine.hf import (
 )
 from rsbench.engine.models import CLIPDualEncoder
 from rsbench.engine.text import HFTokenizer
-from rsbench.errors import RsbenchError
+from rsbench.io.errors import RsbenchError
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -9,8 +9,9 @@ import pytest
 import tifffile
 from PIL import Image
 
-from rsbench import images
-from rsbench.errors import RsbenchError
+from rsbench.data import images
+from rsbench.io.cache import cache_dir
+from rsbench.io.errors import RsbenchError
 
 
 @pytest.fixture
@@ -79,7 +80,7 @@ def test_the_disk_cache_decodes_once_and_notices_changed_files(picture_dir, monk
     paths = [picture_dir / "rgb.png", picture_dir / "gray.jpg"]
     images.clear_memo()
     first = images.load_images(paths, 12)
-    cached = list((images.cache_dir() / "images").glob("*.npy"))
+    cached = list((cache_dir() / "images").glob("*.npy"))
     assert cached
     images.clear_memo()
 
@@ -99,15 +100,11 @@ def test_the_cache_can_be_turned_off(picture_dir, monkeypatch):
     monkeypatch.setenv("RSBENCH_IMAGE_CACHE", "0")
     images.clear_memo()
     before = (
-        set((images.cache_dir() / "images").glob("*.npy"))
-        if (images.cache_dir() / "images").exists()
-        else set()
+        set((cache_dir() / "images").glob("*.npy")) if (cache_dir() / "images").exists() else set()
     )
     images.load_images([picture_dir / "rgba.png"], 9)
     after = (
-        set((images.cache_dir() / "images").glob("*.npy"))
-        if (images.cache_dir() / "images").exists()
-        else set()
+        set((cache_dir() / "images").glob("*.npy")) if (cache_dir() / "images").exists() else set()
     )
     assert after == before
 

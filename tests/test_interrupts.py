@@ -1,4 +1,4 @@
-"""What stops a grid and what fails one cell (``rsbench.interrupts``): a method's ``os._exit``
+"""What stops a grid and what fails one cell (``rsbench.run.interrupts``): a method's ``os._exit``
 and its own ``KeyboardInterrupt`` fail their cell and the grid goes on; Ctrl-C stops the grid,
 resumable, with exit 130. Each grid runs in a subprocess: a broken guard must not end pytest."""
 
@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from rsbench.records import iter_records
+from rsbench.records.read import iter_records
 from tests.quick import install_quick
 
 

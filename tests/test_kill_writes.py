@@ -2,7 +2,7 @@
 completes with identical results, and no temporary file is left behind.
 
 The grid runs in a subprocess through `KILLER`, which wraps the one atomic-write helper
-(`rsbench.fileio.commit`): at the first write whose target matches a pattern it cuts the
+(`rsbench.io.files.commit`): at the first write whose target matches a pattern it cuts the
 temporary file to half its size, as a kill mid-write leaves it, and sends itself SIGKILL. One
 grid is killed at every kind of write in the order a first run makes them (the generated
 dataset, the noise file, the decoded-image cache and its metadata, the per-epoch checkpoint,
@@ -24,14 +24,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rsbench.cleanup import is_temporary
-from rsbench.fileio import DIR_LOCK
+from rsbench.io.cleanup import is_temporary
+from rsbench.io.files import DIR_LOCK
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and flock are POSIX")
 
 KILLER = """
 import fnmatch, os, signal, sys
-import rsbench.fileio as fileio
+import rsbench.io.files as fileio
 
 pattern = sys.argv[1]
 real_commit = fileio.commit
@@ -46,7 +46,7 @@ def commit(tmp, path):
 
 
 fileio.commit = commit
-from rsbench.cli import main
+from rsbench.cli.main import main
 
 sys.exit(main(sys.argv[2:]))
 """
@@ -161,8 +161,8 @@ def pattern_of(kind: str) -> str:
 
 def check_cache(cache: Path) -> None:
     """The generated dataset is complete and the cached arrays are what decoding gives."""
-    from rsbench.images import decode_all
-    from rsbench.plugins import get_plugins
+    from rsbench.data.images import decode_all
+    from rsbench.plugin.manager import get_plugins
 
     (root,) = (cache / "datasets").glob("synthrs-*")
     dataset = get_plugins().datasets.get("synthrs-tiny").create({})

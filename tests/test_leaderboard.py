@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import random
 
-from rsbench.leaderboard import render_dataset, write_leaderboards
-from rsbench.metrics import METRIC_NAMES
+from rsbench.evaluate.retrieval import METRIC_NAMES
+from rsbench.report.markdown import render_dataset, write_leaderboards
 
 
 def record(method, ratio, seed, mr, status="ok", params=None):

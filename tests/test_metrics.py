@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rsbench.metrics import METRIC_NAMES, EmbeddingScorer, MatrixScorer, retrieval_metrics
+from rsbench.evaluate.retrieval import (
+    METRIC_NAMES,
+    EmbeddingScorer,
+    MatrixScorer,
+    retrieval_metrics,
+)
 
 
 def brute_force(
@@ -114,7 +119,7 @@ def test_embedding_scorer_matches_dot_product_and_non_finite_scores_fail():
     a = retrieval_metrics(EmbeddingScorer(img, txt), caption_image, chunk=2)
     b = retrieval_metrics(MatrixScorer(txt @ img.T), caption_image)
     assert a == pytest.approx(b)
-    from rsbench.errors import CellError
+    from rsbench.io.errors import CellError
 
     bad = txt @ img.T
     bad[3, 2] = np.nan
@@ -141,7 +146,7 @@ def test_one_pass_gives_plain_and_multi_positive_ranks_at_any_block_size(chunk):
     pool = [f"caption {k}" for k in range(12)]
     texts = [pool[k] for k in rng.integers(0, len(pool), size=len(caption_image))]
     scores = rng.normal(size=(len(caption_image), n_images)).round(1)
-    from rsbench.metrics import evaluate_retrieval
+    from rsbench.evaluate.retrieval import evaluate_retrieval
 
     both = evaluate_retrieval(MatrixScorer(scores), caption_image, texts, chunk=chunk)
     assert both["plain"] == pytest.approx(brute_force(scores, caption_image))
@@ -149,7 +154,7 @@ def test_one_pass_gives_plain_and_multi_positive_ranks_at_any_block_size(chunk):
 
 
 def test_all_scores_tied_ranks_by_index_in_both_directions():
-    from rsbench.metrics import rank_all
+    from rsbench.evaluate.retrieval import rank_all
 
     caption_image = np.repeat(np.arange(12), 2)
     ranks = rank_all(MatrixScorer(np.zeros((24, 12))), caption_image, chunk=5)["plain"]

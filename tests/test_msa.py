@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rsbench.engine import Features
-from rsbench.errors import RsbenchError
+from rsbench.io.errors import RsbenchError
 from rsbench_plugins.methods.msa import MSA, PAPER_RECIPE
 from rsbench_plugins.methods.msa_losses import (
     csmmc_loss,
@@ -471,8 +471,8 @@ def test_profiles_and_option_checks():
     with pytest.raises(RsbenchError, match="does not divide the text width 64"):
         MSA(cross_heads=12).build(None)
     # the runner's check before any training: one clear line, from the configuration alone
-    from rsbench.grid import build_grid
-    from rsbench.runner import Runner
+    from rsbench.run.grid import build_grid
+    from rsbench.run.runner import Runner
 
     for options, match in (
         (
@@ -491,9 +491,9 @@ def test_profiles_and_option_checks():
 
 
 def test_a_short_run_on_synthrs_tiny_lowers_the_training_loss():
-    from rsbench.components import TrainTask
-    from rsbench.noise import build_noise_file
-    from rsbench.plugins import get_plugins
+    from rsbench.data.noise_file import build_noise_file
+    from rsbench.plugin.components import TrainTask
+    from rsbench.plugin.manager import get_plugins
 
     plugins = get_plugins()
     splits = plugins.datasets.get("synthrs-tiny").create().load()

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from rsbench.engine.features import Features
-from rsbench.errors import RsbenchError
-from rsbench.plugins import get_plugins
+from rsbench.io.errors import RsbenchError
+from rsbench.plugin.manager import get_plugins
 from rsbench.testing import check_method
 from rsbench_plugins.methods import ncr_losses as L
 from rsbench_plugins.methods.ncr import NCRModel, UnlabeledCycle, split_prob

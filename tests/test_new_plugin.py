@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from rsbench.cli import main
-from rsbench.plugins import reset_plugins
+from rsbench.cli.main import main
+from rsbench.plugin.manager import reset_plugins
 from rsbench.scaffold import plugin_names
 from rsbench.testing import write_distribution
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rsbench.data import ImageItem, make_split
-from rsbench.errors import RsbenchError
-from rsbench.noise import NoiseFile, build_noise_file, clean_by_text, noise_file_for
-from rsbench.plugins import get_plugins
+from rsbench.data.noise_file import NoiseFile, build_noise_file, clean_by_text, noise_file_for
+from rsbench.io.errors import RsbenchError
+from rsbench.plugin.manager import get_plugins
+from rsbench.plugin.split import ImageItem, make_split
 from rsbench.testing import check_noise_model, tiny_split
 
 from .conftest import SHARED_DATA

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rsbench.data import ImageItem, Split, make_split
-from rsbench.errors import RsbenchError
-from rsbench.noise import build_noise_file
-from rsbench.plugins import get_plugins
+from rsbench.data.noise_file import build_noise_file
+from rsbench.io.errors import RsbenchError
+from rsbench.plugin.manager import get_plugins
+from rsbench.plugin.split import ImageItem, Split, make_split
 from rsbench.testing import check_noise_model, tiny_split
 from rsbench_plugins.datasets.synthrs_scenes import SCENE_CLASSES, render_scene
 from rsbench_plugins.noise.classes import DATA, confusion_maps, readable
@@ -102,7 +102,7 @@ def test_names_versions_and_documented_sources(name):
 
 def test_registering_the_noise_models_imports_no_torch():
     code = (
-        "import sys; from rsbench.plugins import get_plugins; p = get_plugins();"
+        "import sys; from rsbench.plugin.manager import get_plugins; p = get_plugins();"
         "assert 'nearest_neighbour' in p.noise_models.names();"
         "assert 'torch' not in sys.modules, 'registration imported torch'"
     )

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rsbench.data import ImageItem, Split, make_split
-from rsbench.noise import build_noise_file
-from rsbench.plugins import get_plugins
+from rsbench.data.noise_file import build_noise_file
+from rsbench.plugin.manager import get_plugins
+from rsbench.plugin.split import ImageItem, Split, make_split
 from rsbench_plugins.noise.texts import TextIndex
 from rsbench_plugins.noise.tfidf import fit_tfidf
 

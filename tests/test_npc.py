@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from rsbench.engine.optim import Schedule
-from rsbench.plugins import get_plugins
+from rsbench.plugin.manager import get_plugins
 from rsbench.testing import check_method
 from rsbench_plugins.methods import npc_losses as L
 from rsbench_plugins.methods.npc import SampleIndexedSchedule
@@ -132,8 +132,8 @@ def test_npc_conformance_with_the_paper_reading_options():
 
 
 def tiny_task():
-    from rsbench.components import TrainTask
-    from rsbench.noise import build_noise_file
+    from rsbench.data.noise_file import build_noise_file
+    from rsbench.plugin.components import TrainTask
 
     plugins = get_plugins()
     splits = plugins.datasets.get("synthrs-tiny").create().load()

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from rsbench.engine import onednn
-from rsbench.errors import RsbenchError
+from rsbench.io.errors import RsbenchError
 
 
 def test_only_strided_one_by_one_convolutions_with_few_input_channels_reach_the_fault():

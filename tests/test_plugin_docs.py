@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from rsbench.cli import build_parser
-from rsbench.plugins import HOOKS
+from rsbench.cli.parser import build_parser
+from rsbench.plugin.manager import HOOKS
 
 from . import plugin_surface
 

@@ -11,8 +11,8 @@ from importlib import metadata
 
 import pytest
 
-from rsbench.errors import RsbenchError, UnknownComponentError
-from rsbench.plugins import get_plugins, load_plugins
+from rsbench.io.errors import RsbenchError, UnknownComponentError
+from rsbench.plugin.manager import get_plugins, load_plugins
 from rsbench.testing import entry_point, write_distribution
 
 BUILTINS = [
@@ -173,7 +173,7 @@ def test_a_lazy_target_without_version_is_refused(module_dir):
 
 def test_registration_imports_neither_torch_nor_transformers():
     code = (
-        "import sys; from rsbench.plugins import get_plugins; p = get_plugins();"
+        "import sys; from rsbench.plugin.manager import get_plugins; p = get_plugins();"
         "assert p.methods.names() and p.datasets.names() and p.noise_models.names();"
         "print(sorted(m for m in ('torch', 'transformers', 'pandas') if m in sys.modules))"
     )
@@ -339,8 +339,8 @@ def test_three_broken_plugins_the_rest_runs_and_each_failure_names_plugin_and_ve
     """A package that fails at import, one that fails at registration and one whose method
     raises in training: the grid runs the rest, exits 1 (a failed cell), and every failure
     names its plugin with its distribution and version."""
-    from rsbench.cli import main
-    from rsbench.records import iter_records
+    from rsbench.cli.main import main
+    from rsbench.records.read import iter_records
 
     site = tmp_path / "site"
     write_distribution(

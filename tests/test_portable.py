@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rsbench.cli import main
-from rsbench.portable import anchors, is_absolute, portable, portable_path
-from rsbench.records import iter_records
+from rsbench.cli.main import main
+from rsbench.records.portable import anchors, is_absolute, portable, portable_path
+from rsbench.records.read import iter_records
 from tests.quick import install_quick
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,7 +91,7 @@ def test_anchors_name_the_data_root_from_the_environment(tmp_path, monkeypatch):
 def test_records_of_older_runs_are_made_portable_when_read(tmp_path, monkeypatch):
     """A record written with absolute paths (before records were portable) is read back with
     them relative to its run folder, so no export carries them."""
-    from rsbench.record_check import load_records
+    from rsbench.records.read import load_records
     from tests.report_records import record
 
     out = (tmp_path / "runs").resolve()

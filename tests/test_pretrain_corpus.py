@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rsbench.plugins import get_plugins
+from rsbench.plugin.manager import get_plugins
 from rsbench_plugins.datasets.synthrs import caption_key
 
 

@@ -10,9 +10,10 @@ from html.parser import HTMLParser
 
 import pytest
 
-from rsbench.cli import main
-from rsbench.metrics import METRIC_NAMES
-from rsbench.report.board import build_board, check_folder, read_records_export, write_folder
+from rsbench.cli.main import main
+from rsbench.evaluate.retrieval import METRIC_NAMES
+from rsbench.records.read import read_records_export
+from rsbench.report.board import build_board, check_folder, write_folder
 from tests.report_records import record, rsitmd_records, toy_records
 
 ALL = ("md", "csv", "json", "latex", "html")
@@ -352,7 +353,7 @@ def test_committed_leaderboards_are_indexed_and_up_to_date():
 
 
 def test_checking_a_folder_with_nothing_to_check_is_an_error(tmp_path, capsys):
-    from rsbench.cli import main as rsbench
+    from rsbench.cli.main import main as rsbench
 
     (tmp_path / "empty").mkdir()
     assert rsbench(["leaderboard", "--check", "--out", str(tmp_path / "empty")]) == 2

@@ -213,7 +213,7 @@ def test_age_schedule_grows_the_thresholds_when_asked():
 
 def test_scale_free_thresholds_are_multiples_of_the_chance_loss_or_batch_quantiles():
     from rsbench.engine import Batch
-    from rsbench.errors import RsbenchError
+    from rsbench.io.errors import RsbenchError
 
     batch = Batch(torch.arange(100), torch.arange(100), 0, 0, 100)
     losses = torch.linspace(10.0, 30.0, 100)  # a batch of 100 pairs' ℓ

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from rsbench.components import TrainPairs, TrainTask
-from rsbench.data import EvalSet
 from rsbench.engine import Features, RetrievalModel, TextBatch
 from rsbench.engine.scoring import ModelScorer, distinct_rows
-from rsbench.hashing import average_precision_at_k, hamming, hashing_metrics, map_at_k
-from rsbench.metrics import MatrixScorer, evaluate_retrieval
+from rsbench.evaluate.hashing_map import average_precision_at_k, hamming, hashing_metrics, map_at_k
+from rsbench.evaluate.retrieval import MatrixScorer, evaluate_retrieval
+from rsbench.plugin.components import TrainPairs, TrainTask
+from rsbench.plugin.split import EvalSet
 
 # ---- the tiled scorer -----------------------------------------------------------------------------
 
@@ -156,7 +156,7 @@ def test_trusted_subset_is_deterministic_from_the_noise_seed_and_clean():
 
 
 def test_cached_array_is_keyed_computed_once_and_memory_mapped(monkeypatch, tmp_path):
-    from rsbench import cache
+    from rsbench.io import cache
 
     monkeypatch.setenv("RSBENCH_CACHE", str(tmp_path))
     cache.clear_memo()
@@ -190,7 +190,7 @@ def test_cached_array_survives_a_kill_during_the_write(tmp_path, monkeypatch):
     script = f"""
 import os, numpy as np
 os.environ["RSBENCH_CACHE"] = {str(tmp_path)!r}
-from rsbench import cache
+from rsbench.io import cache
 def partial_save(fh, array, allow_pickle=False):
     fh.write(b"\\x93NUMPY partial")
     fh.flush()
@@ -201,7 +201,7 @@ cache.cached_array("features", {{"k": 1}}, lambda: np.arange(4))
     assert subprocess.run([sys.executable, "-c", script]).returncode == 9
     folder = tmp_path / "arrays" / "features"
     assert [p.suffix for p in folder.iterdir()] == [".tmp"]  # only the partial temporary file
-    from rsbench import cache
+    from rsbench.io import cache
 
     monkeypatch.setenv("RSBENCH_CACHE", str(tmp_path))
     cache.clear_memo()

@@ -1,4 +1,4 @@
-"""Search spaces (`rsbench.searchspace`) and their conformance check."""
+"""Search spaces (`rsbench.plugin.searchspace`) and their conformance check."""
 
 from __future__ import annotations
 
@@ -7,9 +7,17 @@ import math
 
 import pytest
 
-from rsbench.components import Method
-from rsbench.plugins import get_plugins
-from rsbench.searchspace import Choice, Fixed, IntRange, LogUniform, Uniform, describe, sample
+from rsbench.plugin.components import Method
+from rsbench.plugin.manager import get_plugins
+from rsbench.plugin.searchspace import (
+    Choice,
+    Fixed,
+    IntRange,
+    LogUniform,
+    Uniform,
+    describe,
+    sample,
+)
 from rsbench.testing import ConformanceError, check_search_space
 
 BUILT_IN = [

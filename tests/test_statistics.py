@@ -8,9 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from rsbench.leaderboard import render_dataset
-from rsbench.metrics import MatrixScorer, rank_all
-from rsbench.statistics import (
+from rsbench.evaluate.retrieval import MatrixScorer, rank_all
+from rsbench.evaluate.statistics import (
     Hits,
     compare,
     encode_hits,
@@ -18,6 +17,7 @@ from rsbench.statistics import (
     paired_t_test,
     t_test_p,
 )
+from rsbench.report.markdown import render_dataset
 from tests.test_leaderboard import record, table
 
 

@@ -8,8 +8,8 @@ import random
 
 from PIL import Image
 
-from rsbench.karpathy import class_from_filename, read_karpathy
-from rsbench.plugins import get_plugins
+from rsbench.data.karpathy import class_from_filename, read_karpathy
+from rsbench.plugin.manager import get_plugins
 from rsbench_plugins.datasets.synthrs import IMAGE_DIR, JSON_NAME
 from rsbench_plugins.datasets.synthrs_scenes import SCENE_CLASSES, render_scene
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rsbench.components import (
+from rsbench.data.karpathy import read_karpathy
+from rsbench.plugin.components import (
     Corruption,
     Dataset,
     FitResult,
@@ -24,9 +25,8 @@ from rsbench.components import (
     Retriever,
     Scorer,
 )
-from rsbench.data import DatasetSplits, make_split
-from rsbench.karpathy import read_karpathy
-from rsbench.plugins import load_plugins
+from rsbench.plugin.manager import load_plugins
+from rsbench.plugin.split import DatasetSplits, make_split
 from rsbench.testing import (
     ConformanceError,
     check_dataset,

@@ -7,10 +7,12 @@ import re
 
 import pytest
 
-from rsbench.cli import main
-from rsbench.errors import RsbenchError
-from rsbench.report.board import build_board, check_folder, read_records_export, write_folder
-from rsbench.report.tracks import Track, parse_track_block
+from rsbench.cli.main import main
+from rsbench.io.errors import RsbenchError
+from rsbench.records.read import read_records_export
+from rsbench.report.board import build_board, check_folder, write_folder
+from rsbench.report.tracks import Track
+from rsbench.run.grid import parse_track_block
 from tests.report_records import record
 
 TUNED_ABOUT = {
@@ -149,7 +151,7 @@ def test_a_bad_track_block_is_refused(block):
 
 
 def test_a_track_from_a_config_holds_exactly_the_cells_it_runs(tmp_path, capsys):
-    from rsbench.plugins import get_plugins
+    from rsbench.plugin.manager import get_plugins
     from rsbench.report.tracks import track_from_config
 
     config = tmp_path / "grid.yaml"

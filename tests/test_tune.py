@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from rsbench.cli import main
-from rsbench.grid import build_grid, read_config
-from rsbench.records import iter_records
+from rsbench.cli.main import main
+from rsbench.records.read import iter_records
+from rsbench.run.grid import build_grid, read_config
 from tests.quick import install_quick
 
 
 def studies(out: Path) -> dict[str, list]:
     import optuna
 
-    from rsbench.tune import complete_trials, storage_for
+    from rsbench.run.tune import complete_trials, storage_for
 
     storage = storage_for(out, None)
     found = {}
@@ -79,7 +79,7 @@ def test_a_two_trial_study_end_to_end_and_its_configs(tmp_path, monkeypatch, cap
 
 def test_the_test_split_is_never_read_during_search(tmp_path, monkeypatch, capsys):
     """The test images are made unreadable: a search that scored them would fail its cells."""
-    from rsbench.runner import Runner
+    from rsbench.run.runner import Runner
 
     load = Runner.load_dataset
 
@@ -182,8 +182,8 @@ def test_bad_tune_input_is_one_line(tmp_path, capsys):
 def test_a_study_whose_method_changed_its_space_is_an_error_or_starts_again(
     tmp_path, monkeypatch, capsys
 ):
-    from rsbench.plugins import get_plugins
-    from rsbench.searchspace import Uniform
+    from rsbench.plugin.manager import get_plugins
+    from rsbench.plugin.searchspace import Uniform
 
     install_quick(tmp_path, monkeypatch)
     log = tmp_path / "fits.log"
@@ -249,8 +249,8 @@ def summary(ratio, sampler, slots):
 
 
 def test_several_tuning_ratios_choose_the_point_with_the_best_mean():
-    from rsbench.errors import RsbenchError
-    from rsbench.tune import choose
+    from rsbench.io.errors import RsbenchError
+    from rsbench.run.tune import choose
 
     low = summary(0.2, "random", {0: (30.0, 40.0), 1: (34.0, 41.0), 2: (20.0, 44.0)})
     high = summary(0.6, "random", {0: (20.0, 30.0), 1: (12.0, 29.0), 2: (19.0, 35.0)})
@@ -281,7 +281,8 @@ def test_per_ratio_tuning_writes_one_config_per_ratio(tmp_path, monkeypatch, cap
 def test_the_tuned_configs_define_tracks_that_the_leaderboard_shows(tmp_path, monkeypatch, capsys):
     """tune → run the paper grid and the tuned grid → one leaderboard with both tracks, which
     the committed record export alone regenerates."""
-    from rsbench.report.board import check_folder, read_records_export
+    from rsbench.records.read import read_records_export
+    from rsbench.report.board import check_folder
 
     install_quick(tmp_path, monkeypatch)
     assert main([*tune_args(tmp_path, 2), "--seed", "3"]) == 0
@@ -336,7 +337,7 @@ def test_dry_run_lists_done_and_coming_trials_and_writes_nothing(tmp_path, monke
 def test_median_pruning_stops_trials_below_the_median_and_counts_their_epochs(
     tmp_path, monkeypatch, capsys
 ):
-    from rsbench.tune import PRUNE_STARTUP
+    from rsbench.run.tune import PRUNE_STARTUP
 
     install_quick(tmp_path, monkeypatch)
     log = tmp_path / "fits.log"
@@ -345,7 +346,7 @@ def test_median_pruning_stops_trials_below_the_median_and_counts_their_epochs(
     err = capsys.readouterr().err
     import optuna
 
-    from rsbench.tune import spent_trials, storage_for
+    from rsbench.run.tune import spent_trials, storage_for
 
     name = "quick:synthrs-tiny:caption_shuffle:0.4:small"
     study = optuna.load_study(study_name=name, storage=storage_for(tmp_path / "tune", None))

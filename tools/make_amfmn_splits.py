@@ -28,7 +28,7 @@ import hashlib
 import sys
 from pathlib import Path
 
-from rsbench.fileio import atomic_write_text
+from rsbench.io.files import atomic_write_text
 from rsbench_plugins.datasets.split_definitions import SplitLists
 
 REPO = Path(__file__).resolve().parent.parent

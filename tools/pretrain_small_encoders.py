@@ -60,7 +60,7 @@ RESNET_IMAGE = 64
 
 # ---- the corpus -------------------------------------------------------------------------------
 def corpus():
-    from rsbench.plugins import get_plugins
+    from rsbench.plugin.manager import get_plugins
 
     dataset = get_plugins().datasets.get("synthrs-pretrain").create()
     return dataset, dataset.load()
@@ -274,7 +274,7 @@ def pretrain_clip(splits, tokenizer, epochs: int, log) -> tuple[nn.Module, list[
     from rsbench.engine.pipeline import ImagePipeline
     from rsbench.engine.scoring import ModelRetriever
     from rsbench.engine.text import HFTokenizer
-    from rsbench.metrics import evaluate_retrieval
+    from rsbench.evaluate.retrieval import evaluate_retrieval
 
     train = splits.train
     clip = clip_model(tokenizer)
@@ -337,7 +337,7 @@ class Towers(nn.Module):
 def pretrain_towers(splits, tokenizer, epochs: int, log):
     from rsbench.engine.pipeline import ImagePipeline
     from rsbench.engine.text import HFTokenizer
-    from rsbench.metrics import MatrixScorer, evaluate_retrieval
+    from rsbench.evaluate.retrieval import MatrixScorer, evaluate_retrieval
 
     train = splits.train
     towers = Towers(bert_model(tokenizer), resnet_model("resnet-18"), resnet_model("resnet-50"))

@@ -52,7 +52,7 @@ cat "$log"
 echo "requeued $requeued"
 python - "$work/runs" <<'PY'
 import sys
-from rsbench.records import iter_records
+from rsbench.records.read import iter_records
 records = list(iter_records([sys.argv[1]]))
 assert len(records) == 2 and all(r["status"] == "ok" for r in records), records
 print("records:", [(r["noise"]["ratio"], r["metrics"]["mR"]) for r in records])

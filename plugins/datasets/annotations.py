@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from rsbench.errors import RsbenchError
-from rsbench.karpathy import caption_text, read_json, read_karpathy_entries, safe_relative
+from rsbench.api import RsbenchError, caption_text, read_json, read_karpathy_entries, safe_relative
 
 #: a function giving an image's scene class from its file name (None when it has none)
 Classifier = Callable[[str], "str | None"]
@@ -55,7 +54,7 @@ def _file_name(filename: Any, where: str) -> PurePosixPath:
 
 
 def karpathy_annotations(path: Path, scene_class: Classifier) -> list[Annotation]:
-    """Every image of a Karpathy-style JSON file, in file order (parsed by `rsbench.karpathy`)."""
+    """Every image of a Karpathy-style JSON file, in file order (parsed by `rsbench.data.karpathy`)."""
     annotations = [
         Annotation(
             id=entry.filename.name,

@@ -6,7 +6,7 @@ rest the same way for all of them:
 
 1. **Find the dataset folder** (`locate`): ``data_root`` (``--data-root`` / the config) or
    ``RSBENCH_DATA``, either the dataset's own folder or a folder holding it
-   (`rsbench.dataroot.find_dataset_root`).
+   (`rsbench.data.root.find_dataset_root`).
 2. **Read the annotations**: the dataset's own annotation file when present, otherwise
    RRSITR's three CSV files when all of them are present (the one other complete layout).
 3. **Apply the split definition** named by the ``split`` option (`split_definitions`).
@@ -34,13 +34,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rsbench.components import Dataset
-from rsbench.data import SPLIT_NAMES, DatasetSplits, ImageItem, make_split
-from rsbench.dataroot import find_dataset_root
-from rsbench.errors import RsbenchError
-from rsbench.karpathy import class_from_filename
-from rsbench.options import LOCAL
-from rsbench.progress import say
+from rsbench.api import (
+    LOCAL,
+    SPLIT_NAMES,
+    Dataset,
+    DatasetSplits,
+    ImageItem,
+    RsbenchError,
+    class_from_filename,
+    find_dataset_root,
+    make_split,
+    say,
+)
 from rsbench_plugins.datasets.annotations import (
     Annotation,
     karpathy_annotations,
@@ -107,7 +112,7 @@ class ImageFolder:
 
 def bad_images(paths: Sequence[Path]) -> dict[Path, str]:
     """Why each unusable image is unusable (header check), checked on a few threads."""
-    from rsbench.images import check_image  # PIL only when images are checked
+    from rsbench.api import check_image  # PIL only when images are checked
 
     workers = min(16, (os.cpu_count() or 2) * 2)
     with ThreadPoolExecutor(max_workers=workers) as pool:

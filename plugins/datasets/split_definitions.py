@@ -35,8 +35,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from rsbench.data import SPLIT_NAMES
-from rsbench.errors import RsbenchError
+from rsbench.api import SPLIT_NAMES, RsbenchError
 from rsbench_plugins.datasets.annotations import Annotation
 
 SPLITS_DIR = Path(__file__).resolve().parent / "splits"
@@ -198,7 +197,7 @@ def chnr_split(annotations: list[Annotation], dataset: str) -> SplitParts:
     - the images ranked by ``sha256("rsbench-chnr:<dataset>:<file name>")``: the first
       ``int(0.5 · N)`` train, then ``int(0.2 · rest)`` are the queries and the others the
       retrieval database (UCM's 2,100 images: 1,050 / 210 / 840, as CHNR's);
-    - the test split is the queries followed by the database (`rsbench.data.Split.queries`);
+    - the test split is the queries followed by the database (`rsbench.plugin.split.Split.queries`);
     - a validation split is carved from the training images (10 %, `carve_validation`): CHNR
       validated on its test split, which rsbench never selects on;
     - one caption per image in every split, picked by

@@ -37,12 +37,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from rsbench.cache import cache_dir
-from rsbench.data import DatasetSplits
-from rsbench.errors import RsbenchError
-from rsbench.fileio import atomic_directory, atomic_write_json, canonical_json, held_lock
-from rsbench.karpathy import write_karpathy
-from rsbench.progress import bar, say
+from rsbench.api import (
+    DatasetSplits,
+    RsbenchError,
+    atomic_directory,
+    atomic_write_json,
+    bar,
+    cache_folder,
+    canonical_json,
+    held_lock,
+    say,
+    write_karpathy,
+)
 from rsbench_plugins.datasets.annotations import Annotation
 from rsbench_plugins.datasets.local import LocalDataset
 from rsbench_plugins.datasets.split_definitions import SplitParts, chnr_split, karpathy_split
@@ -93,7 +99,7 @@ class SynthRS(LocalDataset):
 
     def root(self) -> Path:
         digest = hashlib.sha256(canonical_json(self.marker_spec()).encode()).hexdigest()[:12]
-        return cache_dir() / "datasets" / f"{self.folder_prefix}-{digest}"
+        return cache_folder("datasets") / f"{self.folder_prefix}-{digest}"
 
     def keep_captions(self, captions: list[str]) -> list[str]:
         """The captions of a rendered scene that go into the dataset (all of them here)."""

@@ -1,4 +1,4 @@
-"""First-party executors: how a grid's cells run (`rsbench.executors`)."""
+"""First-party executors: how a grid's cells run (`rsbench.run.executors`)."""
 
 from rsbench import hookimpl
 

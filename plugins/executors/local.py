@@ -8,10 +8,10 @@
   for torch's threads.
 - **CPUs**: one cell after another in this process (the default), or ``workers``
   (``--workers N``) processes, each with 1/N of the cores. A cell that crashed this process
-  in an earlier run (a fatal signal in native code: `rsbench.crashnote`), or whose worker
+  in an earlier run (a fatal signal in native code: `rsbench.run.crashnote`), or whose worker
   died, runs in a worker process of its own, so that another crash fails only that cell.
 
-Each cell runs in a fresh process (``python -m rsbench.worker``: a clean CUDA context and
+Each cell runs in a fresh process (``python -m rsbench.run.worker``: a clean CUDA context and
 memory for every cell), under the cell's lock like everywhere else. A worker that dies (out of
 memory, a CUDA error, killed) fails only its cell: the parent records the cell as failed with
 how the process ended and its last line of output, starts the next cell in that slot, and the
@@ -36,9 +36,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from rsbench.errors import RsbenchError
-from rsbench.executors import CellJob, Executor, run_in_process
-from rsbench.worker import EXIT_NOT_RUN, RESULT_PREFIX
+from rsbench.api import EXIT_NOT_RUN, RESULT_PREFIX, CellJob, Executor, RsbenchError, run_in_process
 
 #: seconds a worker gets to stop after an interruption before it is killed
 STOP_GRACE_S = 30.0
@@ -186,9 +184,9 @@ class LocalExecutor(Executor):
         apart = [pc for pc in cells if pc.cell_id in runner.isolate]
         result = run_in_process(runner, here, device)
         if apart:
-            from rsbench import progress
+            from rsbench.api import say
 
-            progress.say(
+            say(
                 f"rsbench: {len(apart)} cell(s) whose process died before: each runs in a "
                 "worker process of its own, so that a crash fails only that cell"
             )
@@ -228,7 +226,7 @@ class WorkerPool:
         )
 
     def start(self, pc, slot: Slot) -> Running:
-        from rsbench import progress
+        from rsbench.api import say
 
         env = {
             **os.environ,
@@ -238,7 +236,7 @@ class WorkerPool:
             "RSBENCH_WORKER": slot.name,
         }
         process = subprocess.Popen(
-            [sys.executable, "-m", "rsbench.worker"],
+            [sys.executable, "-m", "rsbench.run.worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -252,7 +250,7 @@ class WorkerPool:
             process.stdin.close()
         except BrokenPipeError:  # a worker that died at once: run() records it
             pass
-        progress.say(f"[{slot.name}] started: {pc.cell.label()}")
+        say(f"[{slot.name}] started: {pc.cell.label()}")
         return running
 
     @staticmethod
@@ -269,7 +267,7 @@ class WorkerPool:
             print(f"[{running.slot.name}] {line}", file=sys.stderr, flush=True)
 
     def run(self, cells):
-        from rsbench.runner import GridResult
+        from rsbench.api import GridResult
 
         result = GridResult()
         queue = collections.deque(cells)
@@ -295,8 +293,7 @@ class WorkerPool:
         return result
 
     def outcome(self, worker: Running):
-        from rsbench.records import read_record, record_path
-        from rsbench.runner import CellOutcome
+        from rsbench.api import CellOutcome, read_record, record_path
 
         pc, code, summary = worker.cell, worker.process.returncode, worker.result
         if summary is not None and code in (0, EXIT_NOT_RUN):

@@ -3,7 +3,7 @@
 ``rsbench run --executor slurm`` checks the grid on the machine it runs on (components,
 options, dataset folders, checkpoints: the cluster's nodes are assumed to see the same files),
 submits every cell that is not done, not running and not already queued as one job array, and
-returns. Each task runs its cell exactly as a local worker does (`rsbench.worker.run_job`: the
+returns. Each task runs its cell exactly as a local worker does (`rsbench.run.worker.run_job`: the
 cell's lock, its per-epoch checkpoint, its record), so ``rsbench status``, the leaderboard and
 resuming work the same. Running the same command again submits only what is missing: cells
 without a record and not queued (failed cells included, which resume from their last epoch).
@@ -42,9 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from rsbench.celllock import pid_alive
-from rsbench.errors import RsbenchError
-from rsbench.executors import CellJob, Executor
+from rsbench.api import CellJob, Executor, RsbenchError, pid_alive
 
 ALIVE = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED"}
 #: pending reasons that no amount of waiting clears: the request exceeds what the partition,
@@ -179,7 +177,7 @@ class CellTask:
     def __call__(self, job: CellJob) -> dict[str, Any]:
         import submitit
 
-        from rsbench.worker import run_job
+        from rsbench.api import run_job
 
         env = submitit.JobEnvironment()
         return run_job(dataclasses.replace(job, by=f"{self.cluster} job {env.job_id}"))
@@ -299,9 +297,7 @@ class SlurmExecutor(Executor):
         return executor
 
     def execute(self, runner, cells, device: str):
-        from rsbench import progress
-        from rsbench.runner import GridResult
-        from rsbench.runstate import write_marker
+        from rsbench.api import GridResult, say, write_marker
 
         out = runner.grid.out
         grid = absolute(runner.grid)
@@ -326,7 +322,7 @@ class SlurmExecutor(Executor):
                 out, pc.cell_id, self.name or "slurm", job.job_id, cluster=self.options.cluster
             )
         array = submitted[0].job_id.split("_")[0] if submitted else "?"
-        progress.say(
+        say(
             f"rsbench: submitted {len(submitted)} cells as {self.options.cluster} job "
             f"{'array ' if self.options.cluster == 'slurm' else ''}{array} "
             f"({self.describe(device)})"
@@ -347,7 +343,7 @@ class SlurmExecutor(Executor):
         meet), instead of waiting for ever."""
         import time
 
-        from rsbench import progress
+        from rsbench.api import say
 
         said = ""
         while True:
@@ -370,15 +366,13 @@ class SlurmExecutor(Executor):
             )
             line = f"rsbench: slurm job array {array}: {len(reasons)} task(s) pending ({', '.join(why)})"
             if line != said:  # said when it changes, not at every poll
-                progress.say(line)
+                say(line)
                 said = line
             time.sleep(PENDING_POLL_S)
 
     def wait_for(self, runner, pc, job, device: str):
         """Wait for one task; a task that died without its record fails its cell."""
-        from rsbench.records import read_record, record_path
-        from rsbench.runner import CellOutcome
-        from rsbench.runstate import remove_marker
+        from rsbench.api import CellOutcome, read_record, record_path, remove_marker
 
         try:
             summary = job.result()
@@ -395,7 +389,7 @@ class SlurmExecutor(Executor):
         return CellOutcome(pc.cell_id, summary["status"], record, summary.get("holder"))
 
     def queued(self, out: Path, cell_ids: list[str]) -> dict[str, str]:
-        from rsbench.runstate import read_markers, remove_marker
+        from rsbench.api import read_markers, remove_marker
 
         wanted = set(cell_ids)
         markers = {

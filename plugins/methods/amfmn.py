@@ -55,11 +55,10 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from rsbench.components import TrainTask
+from rsbench.api import Choice, IntRange, LogUniform, TrainTask, Uniform
 from rsbench.engine import Batch, EngineState, LossOutput, TrainableMethod, WordTokenizer
 from rsbench.engine.backbones import RESNET18, load_resnet
 from rsbench.engine.losses import same_image_mask
-from rsbench.searchspace import Choice, IntRange, LogUniform, Uniform
 from rsbench_plugins.methods.amfmn_model import (
     AMFMNModel,
     MultiscaleImageEncoder,

@@ -403,7 +403,7 @@ def prior_key(texts: Sequence[str], image: np.ndarray, n_images: int, fingerprin
     hash of the texts and their images) and every setting of the computation."""
     import nltk
 
-    from rsbench.cache import fingerprint_items
+    from rsbench.api import fingerprint_items
 
     pairs = fingerprint or fingerprint_items([*texts, *np.asarray(image, dtype=np.int64).tolist()])
     return {
@@ -429,7 +429,7 @@ def cached_prior_matrix(
     """`prior_matrix` stored as float16 in rsbench's array cache (once per noise file: every
     seed and grid cell of the same training pairs reuses it). Float16 keeps ``P`` within
     2.5e-4 of the float64 value, far below what moves a margin."""
-    from rsbench.cache import cached_array
+    from rsbench.api import cached_array
 
     def compute() -> np.ndarray:
         return prior_matrix(texts, image, n_images, dtype=np.float16, progress=progress)

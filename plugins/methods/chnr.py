@@ -45,8 +45,8 @@ hidden 1024, and the paper's schedule: 150 epochs (75 meta), every learning rate
 ``epochs`` given alone sets ``meta_epochs`` to half of it.
 
 **Evaluation.** Captions rank images, and images captions, by the Hamming distance of their
-codes, ties broken by the cosine of the continuous codes (`rsbench.engine.hashing`); the
-retriever's binary codes give the hashing metrics (mAP@k, `rsbench.hashing`).
+codes, ties broken by the cosine of the continuous codes (`rsbench.engine.binary_codes`); the
+retriever's binary codes give the hashing metrics (mAP@k, `rsbench.evaluate.hashing_map`).
 
 **Faithful defaults** (what produced the published numbers) **and the option for each quirk**:
 
@@ -95,8 +95,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from rsbench.components import CleanEstimate, TrainTask
+from rsbench.api import CellError, CleanEstimate, LogUniform, TrainTask, class_ids
 from rsbench.engine import Batch, EngineState, Features, LossOutput, RetrievalModel
+from rsbench.engine.binary_codes import hamming_score
 from rsbench.engine.frozen import (
     FrozenFeatureRetriever,
     ImageRecipe,
@@ -104,12 +105,8 @@ from rsbench.engine.frozen import (
     image_features,
     text_features,
 )
-from rsbench.engine.hashing import hamming_score
 from rsbench.engine.optim import Schedule, make_optimizer
 from rsbench.engine.trainer import Optim, TrainableMethod, check_finite
-from rsbench.errors import CellError
-from rsbench.hashing import class_ids
-from rsbench.searchspace import LogUniform
 from rsbench_plugins.methods.chnr_losses import (
     detector_bce,
     different_class_partners,

@@ -29,11 +29,9 @@ from typing import Literal
 import numpy as np
 import torch
 
-from rsbench.components import CleanEstimate
+from rsbench.api import CellError, Choice, CleanEstimate, Uniform
 from rsbench.engine import EngineState
 from rsbench.engine.gmm import clean_probability, gmm_info
-from rsbench.errors import CellError
-from rsbench.searchspace import Choice, Uniform
 from rsbench_plugins.methods.infonce import InfoNCE
 
 

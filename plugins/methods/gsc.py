@@ -50,13 +50,11 @@ from typing import Literal
 import numpy as np
 import torch
 
-from rsbench.components import CleanEstimate
-from rsbench.engine import Batch, DualEncoderMethod, EngineState, LossOutput
+from rsbench.api import CleanEstimate, LogUniform, Uniform
+from rsbench.engine import Batch, DualEncoderMethod, EngineState, LossOutput, check_finite
 from rsbench.engine.dual_encoder import CLIP_SEARCH_SPACES, PAPER_CLIP_RECIPE, SMALL_CLIP_RECIPE
 from rsbench.engine.gmm import gmm_info
 from rsbench.engine.losses import same_image_mask
-from rsbench.engine.trainer import check_finite
-from rsbench.searchspace import LogUniform, Uniform
 from rsbench_plugins.methods import gsc_losses as L
 
 BUFFERS = ("targets", "preds", "preds_targets", "topos", "topo_targets")

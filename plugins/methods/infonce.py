@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rsbench.api import LogUniform
 from rsbench.engine import Batch, DualEncoderMethod
 from rsbench.engine.dual_encoder import (
     CLIP_SEARCH_SPACES,
@@ -32,7 +33,6 @@ from rsbench.engine.dual_encoder import (
     SMALL_CLIP_RECIPE,
 )
 from rsbench.engine.losses import same_image_mask
-from rsbench.searchspace import LogUniform
 
 MAX_LOG_SCALE = math.log(100.0)
 

@@ -22,10 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rsbench.components import CleanEstimate
+from rsbench.api import CleanEstimate, Uniform
 from rsbench.engine import EngineState
 from rsbench.engine.gmm import clean_probability, gmm_info
-from rsbench.searchspace import Uniform
 from rsbench_plugins.methods.infonce import InfoNCE, info_nce
 
 

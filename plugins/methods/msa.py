@@ -45,13 +45,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from rsbench.components import TrainTask
+from rsbench.api import IntRange, LogUniform, RsbenchError, TrainTask, Uniform
 from rsbench.engine import Batch, EngineState, LossOutput, TrainableMethod
 from rsbench.engine.backbones import BERT, RESNET50, bert_tokenizer, load_bert, load_resnet
 from rsbench.engine.losses import same_image_mask
 from rsbench.engine.text import Tokenizer
-from rsbench.errors import RsbenchError
-from rsbench.searchspace import IntRange, LogUniform, Uniform
 from rsbench_plugins.methods.msa_losses import csmmc_loss, mscma_floor, mscma_loss, triplet_loss
 from rsbench_plugins.methods.msa_model import MSAModel
 

@@ -59,15 +59,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from rsbench.components import CleanEstimate
-from rsbench.engine import Batch, DualEncoderMethod, EngineState, Features, Optim, RetrievalModel
+from rsbench.api import Choice, CleanEstimate, IntRange, Uniform
+from rsbench.engine import (
+    Batch,
+    DualEncoderMethod,
+    EngineState,
+    Features,
+    Optim,
+    RetrievalModel,
+    check_finite,
+)
 from rsbench.engine.dual_encoder import CLIP_SEARCH_SPACES, PAPER_CLIP_RECIPE, SMALL_CLIP_RECIPE
 from rsbench.engine.gmm import clean_probability, gmm_info
 from rsbench.engine.losses import same_image_mask
 from rsbench.engine.models import same_in_eval_mode
 from rsbench.engine.optim import decay_groups, make_optimizer, set_learning_rate
-from rsbench.engine.trainer import check_finite
-from rsbench.searchspace import Choice, IntRange, Uniform
 from rsbench_plugins.methods import ncr_losses as L
 
 SQRT2 = math.sqrt(2.0)

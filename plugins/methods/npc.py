@@ -53,14 +53,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rsbench.components import CleanEstimate
-from rsbench.engine import Batch, DualEncoderMethod, EngineState, Features, LossOutput, Optim
+from rsbench.api import Choice, CleanEstimate, LogUniform
+from rsbench.engine import (
+    Batch,
+    DualEncoderMethod,
+    EngineState,
+    Features,
+    LossOutput,
+    Optim,
+    check_finite,
+)
 from rsbench.engine.dual_encoder import CLIP_SEARCH_SPACES, PAPER_CLIP_RECIPE, SMALL_CLIP_RECIPE
 from rsbench.engine.gmm import clean_probability, gmm_info
 from rsbench.engine.models import CLIPDualEncoder, RetrievalModel, same_in_eval_mode
 from rsbench.engine.optim import Schedule, decay_groups, make_optimizer
-from rsbench.engine.trainer import check_finite
-from rsbench.searchspace import Choice, LogUniform
 from rsbench_plugins.methods import npc_losses as L
 
 #: NPC's memory-bank mixture (get_memorybank.py)

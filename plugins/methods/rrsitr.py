@@ -86,14 +86,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rsbench.components import CleanEstimate
+from rsbench.api import ADDED, Choice, CleanEstimate, Fixed, Uniform
 from rsbench.engine import Batch, DualEncoderMethod, EngineState, Features, LossOutput
 from rsbench.engine.dual_encoder import CLIP_SEARCH_SPACES, PAPER_CLIP_RECIPE, SMALL_CLIP_RECIPE
 from rsbench.engine.losses import same_image_mask
 from rsbench.engine.models import CLIPDualEncoder
 from rsbench.engine.optim import decay_groups
-from rsbench.options import ADDED
-from rsbench.searchspace import Choice, Fixed, Uniform
 
 #: the fixed scale of RRSITR's global logits and training-time local score: e^2.996 ≈ 20.005
 KAPPA = math.exp(2.996)

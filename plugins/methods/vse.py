@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
+from rsbench.api import Choice, IntRange, Uniform
 from rsbench.engine import Batch, DualEncoderMethod
 from rsbench.engine.dual_encoder import (
     CLIP_SEARCH_SPACES,
@@ -30,7 +31,6 @@ from rsbench.engine.dual_encoder import (
     SMALL_CLIP_RECIPE,
 )
 from rsbench.engine.losses import same_image_mask
-from rsbench.searchspace import Choice, IntRange, Uniform
 
 
 def triplet_loss(

@@ -24,9 +24,7 @@ from typing import Literal
 
 import numpy as np
 
-from rsbench.components import Corruption, NoiseModel
-from rsbench.data import Split
-from rsbench.errors import RsbenchError
+from rsbench.api import Corruption, NoiseModel, RsbenchError, Split
 
 
 def ratio_key(ratio: float) -> int:

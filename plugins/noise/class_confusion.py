@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from rsbench.data import Split
+from rsbench.api import Split
 from rsbench_plugins.noise.classes import (
     choose_map,
     confusion_maps,

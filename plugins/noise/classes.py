@@ -21,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rsbench.data import Split
-from rsbench.errors import RsbenchError
+from rsbench.api import RsbenchError, Split
 from rsbench_plugins.noise.tfidf import cosine_matrix
 
 DATA = Path(__file__).parent / "data"

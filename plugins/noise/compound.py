@@ -31,9 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from rsbench.components import Corruption, NoiseModel
-from rsbench.data import Split
-from rsbench.errors import RsbenchError
+from rsbench.api import Corruption, NoiseModel, RsbenchError, Split
 from rsbench_plugins.noise.class_confusion import ClassConfusion
 from rsbench_plugins.noise.degenerate import Degenerate
 from rsbench_plugins.noise.mixture import allocate, parse_mixture

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rsbench.data import Split
+from rsbench.api import Split
 from rsbench_plugins.noise.classes import readable
 from rsbench_plugins.noise.mixture import allocate, parse_mixture
 from rsbench_plugins.noise.rows import RowEdits, RowNoise

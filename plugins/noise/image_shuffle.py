@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rsbench.components import Corruption, NoiseModel
-from rsbench.data import Split
+from rsbench.api import Corruption, NoiseModel, Split
 from rsbench_plugins.noise.caption_shuffle import ratio_key
 
 

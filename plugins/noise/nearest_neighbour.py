@@ -30,7 +30,7 @@ from typing import Literal
 
 import numpy as np
 
-from rsbench.data import Split
+from rsbench.api import Split
 from rsbench_plugins.noise.neighbours import top_neighbours
 from rsbench_plugins.noise.rows import RowEdits, RowNoise
 from rsbench_plugins.noise.texts import TextIndex

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rsbench.data import Split
-from rsbench.errors import RsbenchError
+from rsbench.api import RsbenchError, Split
 from rsbench_plugins.noise.rows import RowEdits, RowNoise, choose
 from rsbench_plugins.noise.texts import donor_captions
 

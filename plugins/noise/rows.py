@@ -25,8 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from rsbench.components import Corruption, NoiseModel
-from rsbench.data import Split
+from rsbench.api import Corruption, NoiseModel, Split
 from rsbench_plugins.noise.caption_shuffle import ratio_key
 
 

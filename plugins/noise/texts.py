@@ -15,7 +15,7 @@ from functools import cached_property
 
 import numpy as np
 
-from rsbench.data import Split
+from rsbench.api import Split
 
 #: random redraws before falling back to an exhaustive search for the few rows left
 _REDRAWS = 8

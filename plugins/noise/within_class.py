@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rsbench.data import Split
+from rsbench.api import Split
 from rsbench_plugins.noise.classes import image_classes, rows_by_class, rows_without_class
 from rsbench_plugins.noise.rows import RowEdits, RowNoise
 from rsbench_plugins.noise.texts import donor_captions

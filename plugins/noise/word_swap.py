@@ -32,7 +32,7 @@ from functools import cache
 
 import numpy as np
 
-from rsbench.data import Split
+from rsbench.api import Split
 from rsbench_plugins.noise.classes import DATA
 from rsbench_plugins.noise.rows import RowEdits, RowNoise
 

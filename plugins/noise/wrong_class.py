@@ -40,9 +40,7 @@ from typing import Literal
 
 import numpy as np
 
-from rsbench.components import Corruption
-from rsbench.data import Split
-from rsbench.errors import RsbenchError
+from rsbench.api import Corruption, RsbenchError, Split
 from rsbench_plugins.noise.classes import image_classes, rows_by_class
 from rsbench_plugins.noise.rows import RowEdits, RowNoise, ratio_rng
 from rsbench_plugins.noise.texts import donor_captions

@@ -6,7 +6,11 @@
 - `TextBatch`, `WordTokenizer`, `HFTokenizer` (`text`); `ImagePipeline` (`pipeline`);
 - `Schedule`, `decay_groups`, `make_optimizer` (`optim`); `Precision` (`precision`);
 - `ModelRetriever`, `ModelScorer` (`scoring`): evaluation through ``model.score`` in tiles;
-- offline transformers checkpoints (`hf`).
+- offline transformers checkpoints (`hf`);
+- `same_image_mask` (`losses`) and `check_finite` (`trainer`), which most losses use.
+
+Method plugins import from here first; the submodules named above are public too, for the
+rest of what they hold (`rsbench.api` holds everything else a plugin uses).
 
 Importing this package imports torch, so registration code must not import it (use lazy
 ``"module:Class"`` targets).
@@ -14,12 +18,14 @@ Importing this package imports torch, so registration code must not import it (u
 
 from rsbench.engine.dual_encoder import DualEncoderMethod
 from rsbench.engine.features import Features
+from rsbench.engine.losses import same_image_mask
 from rsbench.engine.models import CLIPDualEncoder, RetrievalModel, ScratchDualEncoder
 from rsbench.engine.pipeline import ImagePipeline
 from rsbench.engine.runtime import resolve_device, seed_everything
 from rsbench.engine.scoring import ModelRetriever, ModelScorer
+from rsbench.engine.state import Batch, EngineState, LossOutput, Optim
 from rsbench.engine.text import HFTokenizer, TextBatch, WordTokenizer
-from rsbench.engine.trainer import Batch, EngineState, LossOutput, Optim, TrainableMethod
+from rsbench.engine.trainer import TrainableMethod, check_finite
 
 __all__ = [
     "Batch",
@@ -38,6 +44,8 @@ __all__ = [
     "TextBatch",
     "TrainableMethod",
     "WordTokenizer",
+    "check_finite",
     "resolve_device",
+    "same_image_mask",
     "seed_everything",
 ]

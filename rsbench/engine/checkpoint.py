@@ -27,7 +27,7 @@ A checkpoint holds:
 - from the task: whether the method read the clean labels, the trusted subset it was given,
   and ``task.resume_state`` (the runner's per-epoch detection metrics).
 
-Files are written atomically (`rsbench.fileio.atomic_save`) with ``torch.save`` of plain
+Files are written atomically (`rsbench.io.files.atomic_save`) with ``torch.save`` of plain
 containers and tensors only, and read with ``torch.load(..., weights_only=True)``, which
 refuses anything but those: a checkpoint cannot run code. A checkpoint of another fit (other
 options, seed, training pairs or device type), of another format, or that cannot be read is
@@ -44,12 +44,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from rsbench import progress
-from rsbench.components import CleanEstimate
-from rsbench.fileio import atomic_save, canonical_json
+from rsbench.io import progress
+from rsbench.io.files import atomic_save, canonical_json
+from rsbench.plugin.components import CleanEstimate
 
 if TYPE_CHECKING:
-    from rsbench.engine.trainer import EngineState
+    from rsbench.engine.state import EngineState
 
 FORMAT = 1
 TAG = "__rsbench__"

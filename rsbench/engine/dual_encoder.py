@@ -21,14 +21,14 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from rsbench.components import TrainTask
 from rsbench.engine.encoders import SmallImageEncoder, SmallTextEncoder
 from rsbench.engine.models import CLIPDualEncoder, RetrievalModel, ScratchDualEncoder
 from rsbench.engine.runtime import resolve_device
 from rsbench.engine.text import HFTokenizer, Tokenizer, WordTokenizer
 from rsbench.engine.trainer import TrainableMethod
-from rsbench.errors import RsbenchError
-from rsbench.searchspace import IntRange, LogUniform
+from rsbench.io.errors import RsbenchError
+from rsbench.plugin.components import TrainTask
+from rsbench.plugin.searchspace import IntRange, LogUniform
 
 SMALL_CLIP = "rsbench/small-clip"
 PAPER_CLIP = "openai/clip-vit-base-patch32"
@@ -85,7 +85,7 @@ PAPER_CLIP_RECIPE: dict[str, Any] = {
     "normalize": "openai",
 }
 
-#: what a search varies in the engine's shared recipe, per profile (`rsbench.searchspace`);
+#: what a search varies in the engine's shared recipe, per profile (`rsbench.plugin.searchspace`);
 #: each CLIP method adds its own loss options to these
 CLIP_SEARCH_SPACES: dict[str, dict[str, Any]] = {
     "small": {

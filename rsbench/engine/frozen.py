@@ -2,12 +2,12 @@
 
 Methods that train small heads on the features of a frozen backbone (CHNR, DUCH) never need
 pixels or tokens while training. Their features are extracted once, with an explicit recipe,
-into the array cache (`rsbench.cache.cached_array`, namespace ``frozen-features``) under a key
+into the array cache (`rsbench.io.cache.cached_array`, namespace ``frozen-features``) under a key
 that holds everything they depend on:
 
 - the checkpoint's name and the sha256 of its weights file (`rsbench.engine.hf`);
 - the recipe: every preprocessing choice, the official code's quirks included;
-- the exact item list (`rsbench.cache.fingerprint_items`): each image's resolved path, byte
+- the exact item list (`rsbench.io.cache.fingerprint_items`): each image's resolved path, byte
   size and modification time, or the caption texts, in order.
 
 So every grid cell and training seed on the same items reads the same array, and a touched
@@ -51,14 +51,14 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from rsbench.cache import cached_array, fingerprint_items
-from rsbench.components import Retriever
-from rsbench.data import ImageItem
+from rsbench.engine.binary_codes import binary_codes
 from rsbench.engine.features import Features
-from rsbench.engine.hashing import binary_codes
 from rsbench.engine.pipeline import NORMALISATIONS
 from rsbench.engine.precision import Precision
 from rsbench.engine.scoring import ModelScorer
+from rsbench.io.cache import cached_array, fingerprint_items
+from rsbench.plugin.components import Retriever
+from rsbench.plugin.split import ImageItem
 
 NAMESPACE = "frozen-features"
 
@@ -209,7 +209,7 @@ def prepare_image(path: Path, recipe: ImageRecipe, sigma: float = 0.0, angle: fl
     """One image as the backbone sees it: ``3 × size × size`` float, normalised."""
     from PIL import Image
 
-    from rsbench.images import RESAMPLING, read_rgb
+    from rsbench.data.images import RESAMPLING, read_rgb
 
     image = read_rgb(Path(path))
     if recipe.view == "augmented":
@@ -224,7 +224,7 @@ def prepare_image(path: Path, recipe: ImageRecipe, sigma: float = 0.0, angle: fl
 
 
 def _bar(total: int, desc: str):
-    from rsbench.progress import bar
+    from rsbench.io.progress import bar
 
     return bar(total=total, desc=desc, unit="item") if total >= 200 else None
 

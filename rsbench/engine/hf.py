@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from rsbench.errors import RsbenchError
+from rsbench.io.errors import RsbenchError
 
 #: the small pretrained encoders that ship inside the package (see `tools/pretrain_small_encoders.py`)
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -167,7 +167,7 @@ def load_pretrained(cls: type, name: str, weights_dir: str | Path | None = None,
         )
     missing = sorted(loading.get("missing_keys") or [])
     if missing:
-        from rsbench import progress
+        from rsbench.io import progress
 
         shown = ", ".join(missing[:4]) + (
             f" and {len(missing) - 4} more" if len(missing) > 4 else ""

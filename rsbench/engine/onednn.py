@@ -46,7 +46,7 @@ def enabled() -> bool:
     """Whether the workaround is on (``RSBENCH_ONEDNN_GUARD``: ``on``, the default, or ``off``)."""
     value = os.environ.get(ENV, "on").strip().lower()
     if value not in ("on", "off"):
-        from rsbench.errors import RsbenchError
+        from rsbench.io.errors import RsbenchError
 
         raise RsbenchError(f"{ENV}={value!r} is not valid; valid: on, off")
     return value == "on"

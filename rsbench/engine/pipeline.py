@@ -1,7 +1,7 @@
 """The image pipeline of a method: decode sizes, training crops and normalisation.
 
 Images are decoded and resized **once** into the decoded-image cache (uint8 pixels, one file
-per image list, size and interpolation: `rsbench.images.load_images`); everything per step runs
+per image list, size and interpolation: `rsbench.data.images.load_images`); everything per step runs
 on the training device from those pixels, so no epoch opens an image file:
 
 - evaluation: the cached pixels at ``size`` (a direct resize, equal to "resize the shorter side,
@@ -88,12 +88,12 @@ class ImagePipeline:
 
     # ---- decoding (through the decoded-image cache) -------------------------------------------
     def load_train(self, paths: Sequence[Path]) -> np.ndarray:
-        from rsbench.images import load_images
+        from rsbench.data.images import load_images
 
         return load_images(paths, self.train_decode_size, self.interpolation)
 
     def load_eval(self, paths: Sequence[Path]) -> np.ndarray:
-        from rsbench.images import load_images
+        from rsbench.data.images import load_images
 
         return load_images(paths, self.size, self.interpolation)
 

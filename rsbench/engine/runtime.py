@@ -7,7 +7,7 @@ import random
 import numpy as np
 import torch
 
-from rsbench.errors import RsbenchError
+from rsbench.io.errors import RsbenchError
 
 DEVICES = ("auto", "cpu", "cuda")
 

@@ -20,13 +20,13 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from rsbench.components import Retriever, Scorer
-from rsbench.data import ImageItem
 from rsbench.engine.features import Features
 from rsbench.engine.models import RetrievalModel
 from rsbench.engine.pipeline import ImagePipeline
 from rsbench.engine.precision import Precision
 from rsbench.engine.text import TextBatch, Tokenizer
+from rsbench.plugin.components import Retriever, Scorer
+from rsbench.plugin.split import ImageItem
 
 
 def distinct_rows(batch: TextBatch) -> tuple[TextBatch, np.ndarray]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from rsbench.errors import RsbenchError
+from rsbench.io.errors import RsbenchError
 
 
 @dataclass

@@ -8,5 +8,5 @@
 - ``board``: one leaderboard folder as a whole (Markdown, plots, exports, the records behind
   them), written atomically or compared with what is on disk (``rsbench leaderboard --check``).
 
-The Markdown tables themselves stay in ``rsbench.leaderboard``.
+The Markdown tables themselves stay in ``rsbench.report.markdown``.
 """

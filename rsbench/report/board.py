@@ -17,22 +17,21 @@ regenerates exactly what ``rsbench leaderboard`` would write from the committed 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rsbench.errors import RsbenchError
-from rsbench.fileio import atomic_write_bytes, canonical_json
+from rsbench.io.errors import RsbenchError
+from rsbench.io.files import atomic_write_bytes, canonical_json
+from rsbench.records.read import HEADER_KEY, LoadedRecords, read_records_export
 
 FORMATS = ("md", "csv", "json", "latex", "html")
 EXTENSIONS = {"md": ".md", "csv": ".csv", "json": ".json", "latex": ".tex", "html": ".html"}
 RECORDS_DIR = "records"
 PLOTS_DIR = "plots"
 INDEX = "index.html"
-HEADER_KEY = "rsbench_leaderboard_records"
 
 
 # ---- records export ------------------------------------------------------------------------
@@ -43,7 +42,7 @@ def records_export(
 ) -> bytes:
     """``records/<dataset>.jsonl``: the leaderboard's settings (its tracks too, when it has
     some), then every record on one line."""
-    from rsbench.portable import anchors, portable
+    from rsbench.records.portable import anchors, portable
 
     header = {HEADER_KEY: 1, "dataset": dataset, "multi_positive": multi_positive}
     header["cells"] = len(records)
@@ -56,39 +55,6 @@ def records_export(
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def read_records_export(path: Path) -> tuple[dict, list[dict]]:
-    """The header and the records of a ``records/<dataset>.jsonl`` file."""
-    from rsbench.record_check import FieldError, check_record
-    from rsbench.records import parse_record
-
-    header: dict | None = None
-    records = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            raise RsbenchError(f"{path}, line {n}: not JSON ({exc})") from None
-        if n == 1 and isinstance(obj, dict) and HEADER_KEY in obj:
-            header = obj
-            continue
-        record = parse_record(obj)
-        if record is None:
-            raise RsbenchError(f"{path}, line {n}: not a cell record of this rsbench version")
-        try:
-            check_record(record)
-        except FieldError as exc:
-            raise RsbenchError(
-                f"record export {path}, line {n} (cell {record.get('cell_id')}): {exc}; fix the "
-                "file or regenerate it from the run folder"
-            ) from None
-        records.append(record)
-    if header is None:
-        raise RsbenchError(f"{path}: no '{HEADER_KEY}' header line; not a leaderboard export")
-    return header, records
-
-
 def folder_tracks(out_dir: Path, datasets: Iterable[str]) -> list:
     """The tracks kept in the record exports of ``datasets`` in a leaderboard folder."""
     from rsbench.report.tracks import merge_tracks
@@ -99,6 +65,11 @@ def folder_tracks(out_dir: Path, datasets: Iterable[str]) -> list:
         if path.is_file():
             found += header_tracks(read_records_export(path)[0], path)
     return merge_tracks(found)
+
+
+def loaded_tracks(loaded: LoadedRecords) -> list:
+    """The tracks kept in the headers of the record exports that ``loaded`` read."""
+    return [t for path, header in loaded.headers for t in header_tracks(header, path)]
 
 
 def header_tracks(header: dict, path: Path) -> list:
@@ -117,7 +88,7 @@ def header_tracks(header: dict, path: Path) -> list:
 def section_stems(sections: dict[tuple, list[dict]]) -> dict[tuple, str]:
     """A readable, unique file-name stem per section: ``<noise model>-<profile>[-<validation>]``,
     with a short hash where two sections would share one."""
-    from rsbench.leaderboard import _section_key
+    from rsbench.report.markdown import _section_key
     from rsbench.report.plots import slug
 
     base = {}
@@ -170,8 +141,8 @@ class Section:
     def notes(self) -> dict[str, str]:
         """Per method label, what a legend must say about it: it read the clean labels, or
         it used a trusted clean subset."""
-        from rsbench.leaderboard import _method_key
         from rsbench.report.fields import trusted_subset
+        from rsbench.report.tables import _method_key
 
         notes: dict[str, list[str]] = {}
         for r in self.ok:
@@ -199,7 +170,7 @@ class DatasetBoard:
         return f"{PLOTS_DIR}/{self.dataset}"
 
     def markdown(self) -> str:
-        from rsbench.leaderboard import render_dataset
+        from rsbench.report.markdown import render_dataset
 
         by_key = {s.key: s for s in self.sections}
         header = [
@@ -218,7 +189,7 @@ class DatasetBoard:
 
     def _extras(self, section: Section) -> dict[str, list[str]]:
         from rsbench.report import published
-        from rsbench.report.hashing import hashing_values
+        from rsbench.report.hashing_fields import hashing_values
 
         out: dict[str, list[str]] = {}
         trusted = sorted(lab for lab, note in section.notes().items() if "trusted" in note)
@@ -268,8 +239,8 @@ class DatasetBoard:
 
 
 def hashing_table(groups: dict[tuple[float, str], list[dict]]) -> str:
-    from rsbench.leaderboard import _pct, _table
-    from rsbench.report.hashing import DIRECTIONS, hashing_ks, hashing_values
+    from rsbench.report.hashing_fields import DIRECTIONS, hashing_ks, hashing_values
+    from rsbench.report.tables import _pct, _table
 
     with_hashing = {g: rs for g, rs in groups.items() if any(hashing_values(r) for r in rs)}
     records = [r for rs in with_hashing.values() for r in rs]
@@ -309,14 +280,9 @@ def build_board(
 ) -> DatasetBoard:
     """One dataset's board; with ``tracks`` (``rsbench.report.tracks``), one section per track
     and protocol."""
-    from rsbench.leaderboard import (
-        _groups,
-        _method_key,
-        _method_labels,
-        group_sections,
-        section_track,
-    )
     from rsbench.report import published
+    from rsbench.report.markdown import _groups, _method_labels, group_sections, section_track
+    from rsbench.report.tables import _method_key
 
     records = sorted(records, key=lambda r: r["cell_id"])
     ids = {r["cell_id"] for r in records}
@@ -438,9 +404,9 @@ def write_folder(
     is left stale; figures a board no longer has are removed from its plot folder. Without
     ``tracks``, the tracks kept in the folder's record exports stay (a run into a tracked
     folder keeps its tracks)."""
-    from rsbench.leaderboard import group_by_dataset
-    from rsbench.names import child_path
-    from rsbench.validation import check_output_file
+    from rsbench.plugin.names import child_path
+    from rsbench.report.markdown import group_by_dataset
+    from rsbench.run.validation import check_output_file
 
     by_dataset = group_by_dataset(records)
     wanted = sorted(by_dataset) if datasets is None else sorted(set(datasets) & set(by_dataset))
@@ -471,8 +437,8 @@ def refresh_folder(
     read and written while holding the leaderboard folder's lock. Runs that share a run folder
     and a leaderboard folder finish in any order: the last one to write reads the records after
     every other one has written, so the final board lists every finished cell."""
-    from rsbench.fileio import folder_lock
-    from rsbench.record_check import load_records, warn_left_out
+    from rsbench.io.files import folder_lock
+    from rsbench.records.read import load_records, warn_left_out
 
     with folder_lock(out_dir):
         loaded = load_records([run_dir])

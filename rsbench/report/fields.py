@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rsbench.fileio import canonical_json
+from rsbench.io.files import canonical_json
 
 
 def _plain(value: Any) -> str:

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from rsbench.report.hashing import DIRECTIONS, hashing_ks, hashing_values
+from rsbench.report.hashing_fields import DIRECTIONS, hashing_ks, hashing_values
 
 # Okabe–Ito: distinguishable with the common colour-vision deficiencies, readable on white.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999")

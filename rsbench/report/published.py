@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from rsbench.errors import RsbenchError
-from rsbench.metrics import METRIC_NAMES
+from rsbench.evaluate.retrieval import METRIC_NAMES
+from rsbench.io.errors import RsbenchError
 
 DATA_PACKAGE = "rsbench.report"
 DATA_FOLDER = "published"
@@ -57,7 +57,7 @@ def metric_order(name: str) -> tuple:
 
 
 def metric_title(name: str) -> str:
-    from rsbench.leaderboard import COLUMN_TITLES
+    from rsbench.report.tables import COLUMN_TITLES
 
     m = _HASHING.match(name)
     if m:
@@ -239,7 +239,7 @@ def _parse_file(key: str, data: Any) -> tuple[list[PublishedSet], list[Published
 
 @functools.cache
 def _load() -> tuple[tuple[PublishedSet, ...], tuple[PublishedTable, ...]]:
-    from rsbench import yamltext
+    from rsbench.io import yamltext
 
     sets: list[PublishedSet] = []
     tables: list[PublishedTable] = []
@@ -312,7 +312,7 @@ class Selection:
 def _measured_value(record: dict, metric: str) -> float | None:
     if metric in METRIC_NAMES:
         return (record.get("metrics") or {}).get(metric)
-    from rsbench.report.hashing import hashing_values
+    from rsbench.report.hashing_fields import hashing_values
 
     return hashing_values(record).get(metric)
 
@@ -414,7 +414,7 @@ def _row_label(r: Row) -> str:
 
 def set_table(ps: PublishedSet) -> str:
     """One source's rows for one dataset, as printed."""
-    from rsbench.leaderboard import _table
+    from rsbench.report.tables import _table
 
     header = ["Noise", "Method (as published)", *[metric_title(c) for c in ps.columns]]
     rows = [
@@ -427,7 +427,7 @@ def set_table(ps: PublishedSet) -> str:
 
 def merged_table(sets: list[tuple[int, PublishedSet]]) -> str:
     """Rows of several sources in one table, with a Source column giving their number."""
-    from rsbench.leaderboard import _table
+    from rsbench.report.tables import _table
 
     columns = sorted({c for _, ps in sets for c in ps.columns}, key=metric_order)
     keyed = []
@@ -443,7 +443,7 @@ def merged_table(sets: list[tuple[int, PublishedSet]]) -> str:
 
 
 def delta_table(ps: PublishedSet, deltas: tuple[Delta, ...]) -> str:
-    from rsbench.leaderboard import _table
+    from rsbench.report.tables import _table
 
     columns = sorted({m for d in deltas for m in d.values}, key=metric_order)
     header = ["Noise", "Measured", "Published row", "Seeds"]

@@ -20,11 +20,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from rsbench.errors import RsbenchError
-from rsbench.searchspace import format_point
-
-#: a record in no track of a tracked board is shown under this name, never dropped
-OTHER = "other"
+from rsbench.io.errors import RsbenchError
+from rsbench.plugin.searchspace import format_point
+from rsbench.run.grid import OTHER_TRACK as OTHER
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,25 +52,11 @@ class Track:
         return cls(data["name"], str(data.get("title") or data["name"]), frozenset(cells), about)
 
 
-def parse_track_block(block: Any, where: str) -> dict[str, Any]:
-    """A config's ``track:`` block, checked: a mapping with a ``name`` (and free-form facts)."""
-    if block is None:
-        return {}
-    if not isinstance(block, dict) or not isinstance(block.get("name"), str) or not block["name"]:
-        raise RsbenchError(
-            f"{where}: 'track' must be a mapping with a non-empty 'name', e.g. "
-            "'track: {name: tuned, title: tuned hyperparameters}'"
-        )
-    if block["name"] == OTHER:
-        raise RsbenchError(f"{where}: the track name {OTHER!r} is reserved; choose another")
-    return block
-
-
 def track_from_config(spec: str, plugins) -> Track:
     """The track a grid config defines: ``[NAME=]PATH`` (``NAME`` overrides the config's
     ``track.name``; without either, the file's stem)."""
-    from rsbench.grid import build_grid, read_config
-    from rsbench.runner import Runner
+    from rsbench.run.grid import build_grid, parse_track_block, read_config
+    from rsbench.run.runner import Runner
 
     name, _, path = spec.rpartition("=")
     path = Path(path)

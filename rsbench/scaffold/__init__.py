@@ -20,8 +20,8 @@ from pathlib import Path
 from string import Template
 
 from rsbench import __version__
-from rsbench.errors import RsbenchError
-from rsbench.fileio import atomic_directory, atomic_write_text
+from rsbench.io.errors import RsbenchError
+from rsbench.io.files import atomic_directory, atomic_write_text
 
 TEMPLATES = Path(__file__).parent / "templates"
 KINDS = ("method", "dataset", "noise")
@@ -119,7 +119,7 @@ def new_plugin(name: str, kind: str, parent: Path | str = ".") -> tuple[Path, Pl
     folder that exists (nothing is overwritten).
     """
     names = plugin_names(name, kind)
-    from rsbench.plugins import get_plugins
+    from rsbench.plugin.manager import get_plugins
 
     registry = get_plugins().registries[_KIND[kind][2]]
     if name in registry or name in registry.conflicts():

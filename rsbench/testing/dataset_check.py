@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rsbench.components import Dataset
-from rsbench.data import SPLIT_NAMES, DatasetSplits, Split
+from rsbench.plugin.components import Dataset
+from rsbench.plugin.split import SPLIT_NAMES, DatasetSplits, Split
 from rsbench.testing.rules import check_options, require
 
 

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
-from rsbench.data import ImageItem, Split, make_split
-from rsbench.fileio import atomic_write_text
+from rsbench.io.files import atomic_write_text
+from rsbench.plugin.split import ImageItem, Split, make_split
 
 #: the colour of each scene class of `write_tiny_dataset` (solid squares with a little noise)
 TINY_CLASSES = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (40, 50, 210)}
 
 
 def entry_point(name: str, module: str) -> metadata.EntryPoint:
-    """An ``rsbench`` entry point object, for `rsbench.plugins.load_plugins`."""
+    """An ``rsbench`` entry point object, for `rsbench.plugin.manager.load_plugins`."""
     return metadata.EntryPoint(name=name, value=module, group="rsbench")
 
 
@@ -84,7 +84,7 @@ def write_tiny_dataset(
     """
     from PIL import Image
 
-    from rsbench.karpathy import write_karpathy
+    from rsbench.data.karpathy import write_karpathy
 
     folder = Path(folder)
     (folder / images).mkdir(parents=True, exist_ok=True)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from rsbench.components import CleanEstimate, FitResult, Method, Retriever, Scorer, TrainTask
-from rsbench.data import DatasetSplits, Split
-from rsbench.fileio import canonical_json
-from rsbench.noise import NoiseFile, build_noise_file
+from rsbench.data.noise_file import NoiseFile, build_noise_file
+from rsbench.io.files import canonical_json
+from rsbench.plugin.components import CleanEstimate, FitResult, Method, Retriever, Scorer, TrainTask
+from rsbench.plugin.split import DatasetSplits, Split
 from rsbench.testing.rules import (
     ConformanceError,
     check_options,
@@ -78,7 +78,7 @@ def check_method(
         "read the ground-truth clean flags (task.ground_truth_clean()); only an oracle "
         "(oracle: clean) may, and its rows are marked as such",
     )
-    from rsbench.metrics import retrieval_metrics
+    from rsbench.evaluate.retrieval import retrieval_metrics
 
     metrics = retrieval_metrics(_Fixed(scores), test.caption_image)
     require(all(np.isfinite(v) for v in metrics.values()), method, f"metrics not finite: {metrics}")
@@ -98,7 +98,7 @@ def check_method(
 
 
 def _noisy_dataset(dataset: str, ratio: float) -> tuple[DatasetSplits, NoiseFile]:
-    from rsbench.plugins import get_plugins
+    from rsbench.plugin.manager import get_plugins
 
     plugins = get_plugins()
     splits = plugins.datasets.get(dataset).create().load()
@@ -221,7 +221,7 @@ def _check_extras(method: Method, retriever: Retriever, test: Split) -> None:
 def _check_estimates(
     method: Method, run: _Run, noise: NoiseFile, clean_estimates: bool | None
 ) -> None:
-    from rsbench.detection import detection_metrics
+    from rsbench.evaluate.detection import detection_metrics
 
     n_rows = len(noise.clean)
     selected = run.fit.estimate()

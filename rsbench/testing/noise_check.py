@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from rsbench.components import NoiseModel
-from rsbench.data import Split
-from rsbench.errors import RsbenchError
-from rsbench.noise import build_noise_file, clean_by_text
+from rsbench.data.noise_file import build_noise_file, clean_by_text
+from rsbench.io.errors import RsbenchError
+from rsbench.plugin.components import NoiseModel
+from rsbench.plugin.split import Split
 from rsbench.testing.fixtures import tiny_split
 from rsbench.testing.rules import ConformanceError, check_options, label, require
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from rsbench.testing.rules import ConformanceError
 
-#: ``kind`` -> key of `rsbench.plugins.Plugins.registries`
+#: ``kind`` -> key of `rsbench.plugin.manager.Plugins.registries`
 KINDS = {"method": "methods", "dataset": "datasets", "noise": "noise"}
 
 
@@ -15,11 +15,11 @@ def check_registered(name: str, kind: Literal["method", "dataset", "noise"] = "m
 
     Fails when no installed plugin registers ``name`` (is the package installed, with
     ``pip install -e .``?), when its plugin reported errors (import, hook, duplicate names), or
-    when its class cannot be imported. Returns the `rsbench.registry.Entry`; ``.create()``
+    when its class cannot be imported. Returns the `rsbench.plugin.registry.Entry`; ``.create()``
     builds the component as a grid would.
     """
-    from rsbench.errors import RsbenchError
-    from rsbench.plugins import get_plugins
+    from rsbench.io.errors import RsbenchError
+    from rsbench.plugin.manager import get_plugins
 
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")

@@ -11,7 +11,7 @@ import json
 import pickle
 from typing import Any
 
-from rsbench.components import Component
+from rsbench.plugin.components import Component
 
 
 class ConformanceError(AssertionError):

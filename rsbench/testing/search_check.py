@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from rsbench.components import Method
-from rsbench.errors import RsbenchError
-from rsbench.searchspace import check_space, sample
+from rsbench.io.errors import RsbenchError
+from rsbench.plugin.components import Method
+from rsbench.plugin.searchspace import check_space, sample
 from rsbench.testing.rules import ConformanceError, check_options
 
 

@@ -40,8 +40,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from rsbench.engine import Batch, DualEncoderMethod
-from rsbench.engine.losses import same_image_mask
+from rsbench.engine import Batch, DualEncoderMethod, same_image_mask
 
 EPS = 1e-10
 Criterion = Literal["log", "tan", "abs", "exp", "gce", "infoNCE"]
