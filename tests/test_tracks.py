@@ -135,6 +135,22 @@ def test_tracks_travel_in_the_export_and_the_page_regenerates_from_it(tmp_path, 
     assert not check_folder(out).ok
 
 
+def test_a_tracks_notes_explain_its_methods_under_its_own_table_only(tmp_path):
+    records, tracks = tracked_records()
+    notes = {"vse": "hardest negatives follow the noisy pairs.", "absent": "not shown"}
+    tracks[0] = Track(tracks[0].name, tracks[0].title, tracks[0].cells, {"notes": notes})
+    text = build_board("toy", records, tracks=tracks).markdown()
+    paper, tuned = text.split("— paper hyperparameters", 1)[1].split("— tuned (noisy", 1)
+    assert "### Notes on the results" in paper and "### Notes on the results" not in tuned
+    assert "- **vse**: hardest negatives follow the noisy pairs." in paper
+    assert "absent" not in text  # a note on a method the section does not show is left out
+    out = tmp_path / "board"
+    write_folder(records, out, tracks=tracks)  # the notes travel in the export's header
+    header, _ = read_records_export(out / "records/toy.jsonl")
+    assert header["tracks"][0]["about"]["notes"] == notes
+    assert check_folder(out).ok
+
+
 def test_records_of_a_board_without_tracks_keep_their_old_export():
     records, _ = tracked_records()
     board = build_board("toy", records)
@@ -143,7 +159,15 @@ def test_records_of_a_board_without_tracks_keep_their_old_export():
 
 @pytest.mark.parametrize(
     "block",
-    [{"title": "x"}, "tuned", {"name": ""}, {"name": "other"}],
+    [
+        {"title": "x"},
+        "tuned",
+        {"name": ""},
+        {"name": "other"},
+        {"name": "paper", "notes": "rrsitr is low"},
+        {"name": "paper", "notes": {"rrsitr": 3}},
+        {"name": "paper", "notes": {"rrsitr": "  "}},
+    ],
 )
 def test_a_bad_track_block_is_refused(block):
     with pytest.raises(RsbenchError, match="track"):

@@ -59,6 +59,11 @@ from rsbench.run.validation import check_output_file
 if TYPE_CHECKING:
     from rsbench.report.tracks import Track
 
+NOTES_TEXT = (
+    "What explains a number, as the track's config (`track.notes`) states it from measurements: "
+    "the cause behind a health warning or a result that contradicts its paper."
+)
+
 # (section key, the section's records) -> {slot: Markdown lines}; see render_section.
 SectionExtras = Callable[[tuple, list[dict]], dict[str, list[str]]]
 
@@ -257,8 +262,8 @@ TRACKS_TEXT = (
     "method on the noisy validation split, `[oracle]` those chosen on the clean validation "
     "split (not available in practice). A tuned choice equal to the paper's values shares its "
     "cells. ⚠ marks a result with a health warning, whose measured cause is named under "
-    '"Health warnings" in that track\'s section below, with the full tables, the budget and '
-    "the choices."
+    '"Health warnings" in that track\'s section below (and explained under "Notes on the '
+    'results" where the track gives notes), with the full tables, the budget and the choices.'
 )
 
 
@@ -281,7 +286,7 @@ def render_section(
     (``after_retrieval``), the mR table (``after_mr``), the detection table
     (``after_detection``) and before the Methods table (``before_methods``). ``track``: the
     section's track (see ``section_track``)."""
-    from rsbench.report.tracks import OTHER, budget_line
+    from rsbench.report.tracks import OTHER, budget_line, note_lines
 
     extras = extras or {}
     first = records[0]
@@ -342,6 +347,9 @@ def render_section(
     if warned:
         lines += ["", "### Health warnings", "", HEALTH_TEXT, ""]
         lines += [line for key in sorted(warned) for line in warned[key]]
+    notes = note_lines(track or None, {r["method"]["name"] for r in ok})
+    if notes:
+        lines += ["", "### Notes on the results", "", NOTES_TEXT, "", *notes]
     significance = significance_table(comparisons)
     if significance:
         lines += ["", "### Is each lead significant?", "", SIGNIFICANCE_TEXT, "", significance]

@@ -119,6 +119,13 @@ def budget_line(track: Track) -> str | None:
     )
 
 
+def note_lines(track: Track | None, methods: set[str]) -> list[str]:
+    """The track's notes on the methods shown (``track.notes`` of its config), one line each:
+    what its author measured to explain a number (a health warning's cause, a card's finding)."""
+    notes = (track.about.get("notes") or {}) if track else {}
+    return [f"- **{m}**: {notes[m].strip()}" for m in sorted(notes) if m in methods]
+
+
 SELECTION_TEXT = {
     "noisy": "noisy validation split (realistic: the same noise as training)",
     "clean": "clean validation split (the oracle: a practitioner has no clean labels)",

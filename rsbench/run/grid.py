@@ -283,7 +283,8 @@ OTHER_TRACK = "other"
 
 
 def parse_track_block(block: Any, where: str) -> dict[str, Any]:
-    """A config's ``track:`` block, checked: a mapping with a ``name`` (and free-form facts)."""
+    """A config's ``track:`` block, checked: a mapping with a ``name`` (and free-form facts);
+    ``notes`` maps a method to what explains its numbers, printed under the track's table."""
     if block is None:
         return {}
     if not isinstance(block, dict) or not isinstance(block.get("name"), str) or not block["name"]:
@@ -293,6 +294,15 @@ def parse_track_block(block: Any, where: str) -> dict[str, Any]:
         )
     if block["name"] == OTHER_TRACK:
         raise RsbenchError(f"{where}: the track name {OTHER_TRACK!r} is reserved; choose another")
+    notes = block.get("notes")
+    if notes is not None and not (
+        isinstance(notes, dict)
+        and all(isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in notes.items())
+    ):
+        raise RsbenchError(
+            f"{where}: track 'notes' must map method names to a text, e.g. "
+            "'notes: {rrsitr: \"why its number is what it is\"}'"
+        )
     return block
 
 
