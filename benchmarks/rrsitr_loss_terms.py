@@ -22,12 +22,10 @@ import numpy as np
 
 
 def auc(clean: np.ndarray, loss: np.ndarray) -> float:
-    """ROC AUC of −loss as a clean score (ties count half)."""
-    from scipy.stats import rankdata
+    """ROC AUC of −loss as a clean score: the bench's own detection AUC."""
+    from rsbench.evaluate.detection import roc_auc
 
-    ranks = rankdata(-loss)
-    n_clean, n_noisy = int(clean.sum()), int((~clean).sum())
-    return float((ranks[clean].sum() - n_clean * (n_clean + 1) / 2) / (n_clean * n_noisy))
+    return roc_auc(-loss, clean)
 
 
 def main() -> int:
