@@ -18,7 +18,17 @@ stop() {
   pkill -f slurmstepd 2>/dev/null || true
   pkill -x slurmd 2>/dev/null || true
   pkill -x slurmctld 2>/dev/null || true
-  pkill -x munged 2>/dev/null || true
+  # wait for them to be gone (a step daemon can take its time): a slurmd still shutting down
+  # when the next start runs would be taken for a live one, and its node goes DOWN under it
+  for _ in $(seq 20); do
+    pgrep -f slurmstepd >/dev/null || pgrep -x slurmd >/dev/null || pgrep -x slurmctld >/dev/null \
+      || break
+    sleep 1
+  done
+  pkill -9 -f slurmstepd 2>/dev/null || true
+  pkill -9 -x slurmd 2>/dev/null || true
+  pkill -9 -x slurmctld 2>/dev/null || true
+  pkill -x munged 2>/dev/null || true  # last: the others authenticate through it to the end
 }
 
 if [ "$action" = stop ]; then stop; exit 0; fi
