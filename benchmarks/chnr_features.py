@@ -65,8 +65,8 @@ def run_cell(
     weights: Path | None = None,
 ) -> dict:
     from rsbench.io import cache
-    from rsbench.run.grid import build_grid
     from rsbench.run.runner import Runner
+    from rsbench.run.settings import parse_settings
     from rsbench_plugins.methods import chnr
 
     spent = {"features": 0.0}
@@ -85,7 +85,7 @@ def run_cell(
     cache.clear_memo()
     for name, fn in originals.items():
         setattr(chnr, name, timed(fn))
-    grid = build_grid(
+    grid = parse_settings(
         {
             "methods": {
                 "chnr": {

@@ -153,10 +153,10 @@ def test_a_run_never_calls_itself_complete_with_cells_another_process_abandoned(
     """A cell skipped as held by another process that then stopped without a record (and
     holds nothing now) is abandoned: the run reports it and exits non-zero."""
     from rsbench.plugin.manager import get_plugins
-    from rsbench.run.grid import build_grid
     from rsbench.run.runner import GridResult, Runner
+    from rsbench.run.settings import parse_settings
 
-    runner = Runner(build_grid({"methods": "infonce", "out": str(tmp_path)}), get_plugins())
+    runner = Runner(parse_settings({"methods": "infonce", "out": str(tmp_path)}), get_plugins())
     result = GridResult(held={"abc": "pid 1 on elsewhere", "def": "pid 2"})
     (tmp_path / "cells").mkdir()
     (tmp_path / "cells" / "def.json").write_text(

@@ -16,7 +16,7 @@ from rsbench.io.errors import RsbenchError
 from rsbench.plugin.manager import get_plugins
 from rsbench.plugin.split import ImageItem, make_split
 from rsbench.run.cell import hashing_record
-from rsbench.run.grid import build_grid, read_config
+from rsbench.run.settings import parse_settings, read_config
 from rsbench_plugins.datasets.annotations import Annotation
 from rsbench_plugins.datasets.split_definitions import chnr_split
 from tests.fixtures.rs_datasets import make_rsicd, make_ucm
@@ -192,7 +192,7 @@ def test_the_runner_ranks_the_database_for_the_queries_of_the_test_split():
 def test_chnr_native_configs_are_valid_grids(path, tmp_path):
     make_ucm(tmp_path)
     make_rsicd(tmp_path)
-    grid = build_grid({**read_config(path), "data_root": str(tmp_path)})
+    grid = parse_settings({**read_config(path), "data_root": str(tmp_path)})
     assert [m.name for m in grid.methods] == ["chnr", "duch"]
     assert [d.options for d in grid.datasets] == [{"split": "chnr"}]
     assert [n.name for n in grid.noise_models] == ["wrong_class"]

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import pytest
 
-from rsbench.run.grid import build_grid
 from rsbench.run.runner import Runner
+from rsbench.run.settings import parse_settings
 
 pytestmark = pytest.mark.slow
 
 
 def test_infonce_on_synthrs_is_neither_trivial_nor_hopeless_and_noise_hurts(tmp_path):
-    grid = build_grid(
+    grid = parse_settings(
         {
             "methods": "infonce",
             "datasets": "synthrs",

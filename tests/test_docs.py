@@ -87,6 +87,7 @@ def command_parser(words: list[str]) -> tuple[argparse.ArgumentParser, list[str]
 
 
 def options(parser: argparse.ArgumentParser) -> set[str]:
+    parser.complete()  # the flags `run` and `tune` add when used
     return {s for action in parser._actions for s in action.option_strings}
 
 

@@ -8,12 +8,13 @@ import sys
 import pytest
 
 from rsbench.io.errors import RsbenchError
-from rsbench.run.grid import build_grid, cell_id, read_config
+from rsbench.run.grid import cell_id
 from rsbench.run.runner import Runner
+from rsbench.run.settings import parse_settings, read_config
 
 
 def test_grid_is_the_full_product_in_a_fixed_order():
-    grid = build_grid(
+    grid = parse_settings(
         {
             "methods": "infonce,vse",
             "datasets": "synthrs-tiny",
@@ -33,7 +34,7 @@ def test_grid_is_the_full_product_in_a_fixed_order():
 def test_cell_ids_are_stable_and_depend_on_everything_that_matters():
     def ids(**settings):
         base = {"methods": "infonce", "datasets": "synthrs-tiny", "noise": "0.2", "seeds": "0"}
-        runner = Runner(build_grid({**base, **settings}))
+        runner = Runner(parse_settings({**base, **settings}))
         return [pc.cell_id for pc in runner.prepare()]
 
     first = ids()
@@ -55,28 +56,30 @@ def test_profile_auto_takes_each_dataset_default_and_is_recorded_in_the_options(
 
     make_rsitmd(tmp_path / "data", n_train=6, n_val=2, n_test=2, image_size=32)
     base = {"methods": "infonce", "noise": "0.2", "seeds": "0", "data_root": str(tmp_path / "data")}
-    synth, real = Runner(build_grid({**base, "datasets": "synthrs-tiny,rsitmd"})).prepare()
+    synth, real = Runner(parse_settings({**base, "datasets": "synthrs-tiny,rsitmd"})).prepare()
     assert synth.method.profile == "small" and synth.spec["method"]["options"]["profile"] == "small"
     assert real.method.profile == "paper"
     assert real.method.options.checkpoint == "openai/clip-vit-base-patch32"
     assert real.method.options.lr == 7e-6 and real.method.options.precision == "fp16"
-    forced = Runner(build_grid({**base, "datasets": "rsitmd", "profile": "small"})).prepare()
+    forced = Runner(parse_settings({**base, "datasets": "rsitmd", "profile": "small"})).prepare()
     assert forced[0].method.profile == "small" and forced[0].method.options.lr == 2e-4
     # a profile set on the method itself wins over the grid's
     own = Runner(
-        build_grid({**base, "datasets": "rsitmd", "methods": {"infonce": {"profile": "small"}}})
+        parse_settings({**base, "datasets": "rsitmd", "methods": {"infonce": {"profile": "small"}}})
     ).prepare()
     assert own[0].method.profile == "small"
 
 
 def test_the_scratch_backbone_has_its_own_recipe_and_no_paper_profile():
     grid = {"noise": "0", "datasets": "synthrs-tiny"}
-    (pc,) = Runner(build_grid({**grid, "methods": {"vse": {"backbone": "scratch"}}})).prepare()
+    (pc,) = Runner(parse_settings({**grid, "methods": {"vse": {"backbone": "scratch"}}})).prepare()
     assert pc.method.options.image_size == 48 and pc.method.options.sum_warmup_epochs == 2
     assert pc.method.backbone_info() == {"backbone": "scratch", "init": "scratch"}
     with pytest.raises(RsbenchError, match="backbone 'scratch' exists in the small profile only"):
         Runner(
-            build_grid({**grid, "methods": {"vse": {"backbone": "scratch"}}, "profile": "paper"})
+            parse_settings(
+                {**grid, "methods": {"vse": {"backbone": "scratch"}}, "profile": "paper"}
+            )
         ).prepare()
 
 
@@ -106,18 +109,18 @@ def test_bad_settings_are_clear_errors(settings, message):
     with pytest.raises(
         RsbenchError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")
     ):
-        build_grid(settings)
+        parse_settings(settings)
 
 
 def test_unknown_components_and_options_fail_before_anything_runs():
     with pytest.raises(RsbenchError, match="did you mean 'synthrs'"):
-        Runner(build_grid({"methods": "infonce", "datasets": "synthr"})).prepare()
+        Runner(parse_settings({"methods": "infonce", "datasets": "synthr"})).prepare()
     with pytest.raises(
         RsbenchError, match="method 'infonce': unknown option 'temp'; valid options: .*temperature"
     ):
-        Runner(build_grid({"methods": {"infonce": {"temp": 1}}})).prepare()
+        Runner(parse_settings({"methods": {"infonce": {"temp": 1}}})).prepare()
     with pytest.raises(RsbenchError, match="method 'vse': option margin must be a number"):
-        Runner(build_grid({"methods": {"vse": {"margin": "wide"}}})).prepare()
+        Runner(parse_settings({"methods": {"vse": {"margin": "wide"}}})).prepare()
 
 
 def test_config_file(tmp_path):
@@ -125,7 +128,7 @@ def test_config_file(tmp_path):
     path.write_text(
         "methods: {infonce: {temperature: 0.1}, vse: null}\nnoise: [0, 0.4]\nseeds: [0, 1]\nepochs: 2\n"
     )
-    grid = build_grid(read_config(path))
+    grid = parse_settings(read_config(path))
     assert [m.name for m in grid.methods] == ["infonce", "vse"]
     assert grid.methods[0].options == {"temperature": 0.1}
     assert grid.ratios == [0.0, 0.4] and grid.seeds == [0, 1] and grid.epochs == 2
@@ -143,7 +146,7 @@ def test_numbers_in_exponent_form_are_numbers_in_configs(tmp_path):
     """PyYAML alone reads ``1e-4`` (no dot) as a string; a config's ``lr: 1e-4`` must be 0.0001."""
     path = tmp_path / "grid.yaml"
     path.write_text("methods: {infonce: {lr: 1e-4, weight_decay: 2E-3}}\nepochs: 2\n")
-    grid = build_grid(read_config(path))
+    grid = parse_settings(read_config(path))
     assert grid.methods[0].options == {"lr": 0.0001, "weight_decay": 0.002}
     Runner(grid).prepare()  # the options check takes them as numbers
     path.write_text("methods: {infonce: {lr: 1e}}\n")  # not a number: left a string
@@ -167,7 +170,7 @@ def run_cli(*args, cwd=None):
         (["run", "--methods", "infonce", "--noise", "0.2,"], "malformed noise ratios list"),
         (["run", "--config", "does-not-exist.yaml"], "config file not found"),
         (["run", "--methods", "infonce", "--device", "tpu"], "unknown device 'tpu'"),
-        (["run", "--methods", "infonce", "--validation", "x"], "invalid choice: 'x'"),
+        (["run", "--methods", "infonce", "--validation", "x"], "validation 'x' is not one of"),
         (["list", "models"], "invalid choice: 'models'"),
         (["leaderboard", "no-such-dir"], "run directory not found"),
         (

@@ -462,8 +462,8 @@ def test_an_unreadable_record_is_one_line(tmp_path, monkeypatch, capsys):
 
 
 def test_follow_symlinks_reaches_the_dataset_and_is_not_part_of_the_cell_id(tmp_path):
-    from rsbench.run.grid import build_grid
     from rsbench.run.runner import Runner
+    from rsbench.run.settings import parse_settings
 
     make_ucm(tmp_path / "data")
     base = {
@@ -473,7 +473,7 @@ def test_follow_symlinks_reaches_the_dataset_and_is_not_part_of_the_cell_id(tmp_
         "data_root": str(tmp_path / "data"),
     }
     plain, allowed = (
-        Runner(build_grid({**base, **extra})).prepare()[0]
+        Runner(parse_settings({**base, **extra})).prepare()[0]
         for extra in ({}, {"follow_symlinks": True})
     )
     assert plain.dataset.options.follow_symlinks is False

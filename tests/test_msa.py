@@ -471,8 +471,8 @@ def test_profiles_and_option_checks():
     with pytest.raises(RsbenchError, match="does not divide the text width 64"):
         MSA(cross_heads=12).build(None)
     # the runner's check before any training: one clear line, from the configuration alone
-    from rsbench.run.grid import build_grid
     from rsbench.run.runner import Runner
+    from rsbench.run.settings import parse_settings
 
     for options, match in (
         (
@@ -481,7 +481,9 @@ def test_profiles_and_option_checks():
         ),
         ({"text_length": 65}, "text_length 65 exceeds the 64 positions"),
     ):
-        grid = build_grid({"methods": {"msa": options}, "datasets": "synthrs-tiny", "noise": "0"})
+        grid = parse_settings(
+            {"methods": {"msa": options}, "datasets": "synthrs-tiny", "noise": "0"}
+        )
         with pytest.raises(RsbenchError, match=match):
             Runner(grid).prepare(check=True)
     assert set(PAPER_RECIPE) <= set(MSA.option_defaults())

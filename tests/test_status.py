@@ -12,7 +12,7 @@ from rsbench.cli.main import main
 from rsbench.records.read import write_record
 from rsbench.run.celllock import acquire
 from rsbench.run.estimate import estimate
-from rsbench.run.grid import build_grid, read_config
+from rsbench.run.settings import parse_settings, read_config
 from rsbench.run.state import write_plan
 from tests.conftest import REPO
 from tests.test_leaderboard import record
@@ -90,7 +90,7 @@ def register_methods(register):
 
 
 def test_the_rrsitr_experiment_file_holds_rrsitrs_protocol():
-    grid = build_grid(read_config(REPO / "experiments" / "rrsitr-table.yaml"))
+    grid = parse_settings(read_config(REPO / "experiments" / "rrsitr-table.yaml"))
     assert [d.name for d in grid.datasets] == ["rsitmd", "rsicd", "nwpu"]
     assert {d.options["split"] for d in grid.datasets} == {"rrsitr"}
     ((noise),) = grid.noise_models

@@ -12,7 +12,7 @@ from rsbench.io.errors import RsbenchError
 from rsbench.records.read import read_records_export
 from rsbench.report.board import build_board, check_folder, write_folder
 from rsbench.report.tracks import Track
-from rsbench.run.grid import parse_track_block
+from rsbench.run.settings import parse_settings
 from tests.report_records import record
 
 TUNED_ABOUT = {
@@ -170,8 +170,10 @@ def test_records_of_a_board_without_tracks_keep_their_old_export():
     ],
 )
 def test_a_bad_track_block_is_refused(block):
-    with pytest.raises(RsbenchError, match="track"):
-        parse_track_block(block, "config file x.yaml")
+    """Checked with the config's other settings, the message naming the file."""
+    with pytest.raises(RsbenchError, match=r"^config file x\.yaml: .*track") as caught:
+        parse_settings({"methods": "infonce", "track": block}, where="config file x.yaml")
+    assert "\n" not in str(caught.value)
 
 
 def test_a_track_from_a_config_holds_exactly_the_cells_it_runs(tmp_path, capsys):

@@ -16,7 +16,7 @@ import pytest
 
 from rsbench.cli.main import main
 from rsbench.records.read import iter_records
-from rsbench.run.grid import build_grid, read_config
+from rsbench.run.settings import parse_settings, read_config
 from tests.quick import install_quick
 
 
@@ -66,7 +66,7 @@ def test_a_two_trial_study_end_to_end_and_its_configs(tmp_path, monkeypatch, cap
     assert all("clean_mR" in r["val_metrics"] for r in records)
     for selection in ("noisy", "clean"):
         path = tmp_path / "tune" / f"tuned-{selection}.yaml"
-        grid = build_grid(read_config(path))  # what rsbench run --config reads
+        grid = parse_settings(read_config(path))  # what rsbench run --config reads
         assert [m.name for m in grid.methods] == ["quick"]
         assert grid.ratios == [0.0, 0.2, 0.4, 0.6, 0.8] and grid.methods[0].options["log"]
         assert f"# {name}: 2 trials" in path.read_text()
@@ -275,7 +275,7 @@ def test_per_ratio_tuning_writes_one_config_per_ratio(tmp_path, monkeypatch, cap
     assert main(args) == 0  # the same studies, one config for every ratio: nothing retrains
     text = (out / "tuned-noisy.yaml").read_text()
     assert "(tuned at 20 %, 40 %)" in text and "mean noisy validation mR" in text
-    assert build_grid(read_config(out / "tuned-noisy.yaml")).ratios == [0.0, 0.2, 0.4, 0.6, 0.8]
+    assert parse_settings(read_config(out / "tuned-noisy.yaml")).ratios == [0.0, 0.2, 0.4, 0.6, 0.8]
 
 
 def test_the_tuned_configs_define_tracks_that_the_leaderboard_shows(tmp_path, monkeypatch, capsys):

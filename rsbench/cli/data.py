@@ -57,7 +57,7 @@ def noise_show(args) -> int:
     from rsbench.data.noise_file import build_noise_file
     from rsbench.io import yamltext
     from rsbench.plugin.manager import get_plugins
-    from rsbench.run.grid import parse_ratio, parse_seed
+    from rsbench.run.settings import parse_ratio, seed_setting
 
     options = {}
     for item in args.option:
@@ -72,7 +72,7 @@ def noise_show(args) -> int:
             raise RsbenchError(
                 f"option {key.strip()!r}: {value!r} is not a valid YAML value"
             ) from None
-    ratio, seed = parse_ratio(args.ratio), parse_seed(args.noise_seed, "noise seed")
+    ratio, seed = parse_ratio(args.ratio), seed_setting(args.noise_seed, "noise seed")
     if args.n < 0:
         raise RsbenchError("--n must be >= 0")
     model = get_plugins().noise_models.get(args.noise_model).create(options)

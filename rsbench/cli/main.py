@@ -65,11 +65,10 @@ def cmd_plugins(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from rsbench.cli.settings import settings_from_args
+    from rsbench.cli.flags import settings_of
     from rsbench.plugin.manager import get_plugins
-    from rsbench.run.grid import build_grid
 
-    grid = build_grid(settings_from_args(args))
+    grid = settings_of(args)
     plugins = get_plugins()
     from rsbench.run.runner import Runner
 
@@ -131,7 +130,7 @@ def check_run_start(grid, leaderboard: bool) -> None:
     from rsbench.io.cleanup import clean_run_outputs
     from rsbench.plugin.names import name_problem
     from rsbench.records.read import load_records
-    from rsbench.run.validation import check_run_outputs
+    from rsbench.run.outputs import check_run_outputs
 
     datasets = [d.name for d in grid.datasets if name_problem(d.name) is None]
     board_dir = grid.leaderboard_dir if leaderboard else None
@@ -145,7 +144,7 @@ def cmd_leaderboard(args) -> int:
     from rsbench.records.read import load_records, warn_left_out
     from rsbench.report import board
     from rsbench.report.markdown import group_by_dataset
-    from rsbench.run.validation import check_output_dir
+    from rsbench.run.outputs import check_output_dir
 
     formats = board.parse_formats(args.formats)
     if args.check and not args.run_dirs:

@@ -1,12 +1,14 @@
 """The ``rsbench`` command line's parser: every command, its flags and its help.
 
 Only the standard library: building the parser is part of every start-up, ``--help``
-included. A usage error is one line on stderr and exit code 2.
+included. ``run`` and ``tune`` take their grid flags from `rsbench.run.settings` when they are
+used. A usage error is one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from rsbench import __version__
@@ -27,10 +29,40 @@ EXAMPLES = """examples:
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line."""
+    """argparse, but a usage error is one line, and a command's flags may be added when the
+    command is used (`later`): ``rsbench --help`` and the other commands do not load the table
+    of grid settings that gives ``run`` and ``tune`` their flags."""
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    def later(self, add: Callable[[argparse.ArgumentParser], None]) -> None:
+        self.__dict__.setdefault("_later", []).append(add)
+
+    def complete(self) -> None:
+        """Add the flags left for later now (for tools that read the parser's actions)."""
+        for add in self.__dict__.pop("_later", []):
+            add(self)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self.complete()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self.complete()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self.complete()
+        return super().format_help()
+
+
+def add_run_flags(run: argparse.ArgumentParser) -> None:
+    """``rsbench run``'s grid flags and where its cells run, from the table of settings."""
+    from rsbench.cli.flags import add_executor_flags, add_flags
+
+    add_flags(run)
+    add_executor_flags(run)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,67 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train and evaluate every cell of methods × datasets × noise models × "
         "ratios × seeds. Cells already done in --out are skipped.",
     )
-    run.add_argument("--methods", help="comma-separated method names (see 'rsbench list methods')")
-    run.add_argument("--datasets", help="comma-separated dataset names [synthrs]")
-    run.add_argument(
-        "--noise-model",
-        "--noise-models",
-        dest="noise_models",
-        metavar="NAMES",
-        help="comma-separated noise models [caption_shuffle]",
-    )
-    run.add_argument(
-        "--noise",
-        metavar="RATIOS",
-        help="comma-separated noise ratios in [0, 1) [0,0.2,0.4,0.6,0.8]",
-    )
-    run.add_argument("--seeds", help="comma-separated training seeds [0]")
-    run.add_argument(
-        "--noise-seed", dest="noise_seed", type=str, help="seed of the noise files [42]"
-    )
-    run.add_argument("--epochs", type=str, help="override every method's number of epochs")
-    run.add_argument(
-        "--validation", choices=("clean", "noisy"), help="checkpoint selection split [clean]"
-    )
-    run.add_argument("--device", help="auto, cpu or cuda [auto]")
-    run.add_argument(
-        "--profile",
-        help="method profile: small (small encoders), paper (published backbones) or auto "
-        "(small on synthrs, paper on real datasets) [auto]",
-    )
-    run.add_argument(
-        "--weights-dir",
-        dest="weights_dir",
-        help="folder of pretrained checkpoints (or RSBENCH_WEIGHTS; the HF cache is also read)",
-    )
-    run.add_argument("--out", help="run directory for records and noise files [runs]")
-    run.add_argument(
-        "--data-root", dest="data_root", help="folder of local datasets (or RSBENCH_DATA)"
-    )
+    run.later(add_run_flags)
     run.add_argument(
         "--config", type=Path, help="YAML file with the same settings (flags override it)"
     )
     run.add_argument(
-        "--leaderboard-dir",
-        dest="leaderboard_dir",
-        help="where the run's leaderboards go [OUT/leaderboards: inside the run folder]",
-    )
-    run.add_argument(
         "--no-leaderboard", action="store_true", help="do not update leaderboards at the end"
-    )
-    run.add_argument(
-        "--skip-bad-images",
-        dest="skip_bad_images",
-        action="store_const",
-        const=True,
-        help="skip missing or unreadable images of local datasets (counted in the records)",
-    )
-    run.add_argument(
-        "--follow-symlinks",
-        dest="follow_symlinks",
-        action="store_const",
-        const=True,
-        help="read images through symbolic links that lead outside the dataset folder",
     )
     run.add_argument(
         "--multi-positive",
@@ -123,56 +100,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="list the cells and their state, what is missing (data, weights) and an estimate "
         "of the time; run nothing",
-    )
-    run.add_argument(
-        "--keep-checkpoints",
-        dest="keep_checkpoints",
-        action="store_const",
-        const=True,
-        help="keep each cell's last per-epoch checkpoint (<out>/work/<cell>/) when it finishes",
-    )
-    where = run.add_argument_group(
-        "where cells run", "local: this machine (default); slurm: a Slurm job array"
-    )
-    where.add_argument(
-        "--executor", metavar="NAME", help="local, slurm or an executor plugin [local]"
-    )
-    where.add_argument(
-        "--gpus",
-        metavar="LIST",
-        help="local: GPUs to use, e.g. 0,1,2,3 [all visible], one worker process each",
-    )
-    where.add_argument(
-        "--cells-per-gpu",
-        dest="cells_per_gpu",
-        metavar="N",
-        help="local: cells run at once on each GPU [1]",
-    )
-    where.add_argument(
-        "--workers",
-        metavar="N",
-        help="local, CPU runs: worker processes [1: one cell after another]",
-    )
-    where.add_argument("--partition", metavar="NAME", help="slurm: partition")
-    where.add_argument("--time", help="slurm: time per task (minutes or HH:MM:SS) [24:00:00]")
-    where.add_argument(
-        "--gpus-per-task", dest="gpus_per_task", metavar="N", help="slurm: GPUs per task [1]"
-    )
-    where.add_argument("--mem", metavar="SIZE", help="slurm: memory per task, e.g. 64G")
-    where.add_argument(
-        "--array-parallelism",
-        dest="array_parallelism",
-        metavar="N",
-        help="slurm: array tasks running at once [64]",
-    )
-    where.add_argument(
-        "-x",
-        "--executor-option",
-        dest="executor_options",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="any option of the executor (YAML value), e.g. -x wait=true; repeatable",
     )
 
     from rsbench.cli.tune import add_tune_parser

@@ -6,6 +6,21 @@ import os
 import sys
 from pathlib import Path
 
+#: the grid settings a study takes from the command line (the ratios it tunes at are
+#: ``--tune-ratio``; its seeds are ``--seed``; its trials run in this process)
+GRID_KEYS = (
+    "methods",
+    "datasets",
+    "noise_models",
+    "noise_seed",
+    "epochs",
+    "device",
+    "profile",
+    "weights_dir",
+    "data_root",
+    "out",
+)
+
 
 def add_tune_parser(sub) -> None:
     tune = sub.add_parser(
@@ -17,14 +32,7 @@ def add_tune_parser(sub) -> None:
         "and scored on the clean one too. Writes the chosen options of both selections as grid "
         "configs for 'rsbench run --config'. Rerun the same command to resume.",
     )
-    tune.add_argument("--methods", help="comma-separated method names (see 'rsbench list methods')")
-    tune.add_argument("--datasets", help="comma-separated dataset names [synthrs]")
-    tune.add_argument(
-        "--noise-model",
-        "--noise-models",
-        dest="noise_models",
-        help="noise models [caption_shuffle]",
-    )
+    tune.later(add_grid_flags)
     tune.add_argument(
         "--tune-ratio", dest="noise", default="0.4", help="noise ratio(s) to tune at [0.4]"
     )
@@ -37,14 +45,7 @@ def add_tune_parser(sub) -> None:
         "noisy-validation mR after an epoch is below the median of earlier trials there) [none]",
     )
     tune.add_argument("--seed", default="0", help="search seed and training seed of trials [0]")
-    tune.add_argument("--noise-seed", dest="noise_seed", help="seed of the noise files [42]")
-    tune.add_argument("--epochs", help="every trial's number of epochs (not searched then)")
-    tune.add_argument("--device", help="auto, cpu or cuda [auto]")
-    tune.add_argument("--profile", help="small, paper or auto [auto]")
-    tune.add_argument("--weights-dir", dest="weights_dir", help="folder of pretrained checkpoints")
-    tune.add_argument("--data-root", dest="data_root", help="folder of local datasets")
     tune.add_argument("--config", type=Path, help="YAML grid config (methods with fixed options)")
-    tune.add_argument("--out", default="runs/tune", help="run folder of the trials [runs/tune]")
     tune.add_argument(
         "--per-ratio",
         action="store_true",
@@ -77,22 +78,34 @@ def add_tune_parser(sub) -> None:
     )
 
 
+def add_grid_flags(tune) -> None:
+    from rsbench.cli.flags import add_flags
+
+    add_flags(
+        tune,
+        GRID_KEYS,
+        help={
+            "epochs": "every trial's number of epochs (not searched then)",
+            "out": "run folder of the trials [runs/tune]",
+        },
+        defaults={"out": "runs/tune"},
+    )
+
+
 def cmd_tune(args) -> int:
     import json
 
-    from rsbench.cli.settings import settings_from_args
+    from rsbench.cli.flags import settings_of
     from rsbench.io.cache import cache_dir
     from rsbench.io.cleanup import clean_run_outputs
     from rsbench.io.files import atomic_write_text
     from rsbench.plugin.manager import get_plugins
-    from rsbench.run.grid import build_grid
+    from rsbench.run.settings import integer_setting
     from rsbench.run.tune import SELECTIONS, Tuner, storage_for, tuned_config
-    from rsbench.run.validation import integer_setting
 
-    settings = settings_from_args(args)
+    grid = settings_of(args)
     trials = integer_setting(args.trials, "--trials", 1)
     seed = integer_setting(args.seed, "--seed", 0)
-    grid = build_grid(settings)
     out = Path(grid.out)
     tuner = Tuner(grid, trials, args.sampler, seed, None, get_plugins(), args.pruner)
     studies = tuner.studies()  # bad input (no search space, unknown names) fails here

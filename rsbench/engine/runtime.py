@@ -8,8 +8,7 @@ import numpy as np
 import torch
 
 from rsbench.io.errors import RsbenchError
-
-DEVICES = ("auto", "cpu", "cuda")
+from rsbench.plugin.devices import device_name
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -22,8 +21,7 @@ def seed_everything(seed: int) -> torch.Generator:
 
 def resolve_device(device: str) -> str:
     """``auto`` picks CUDA when present; asking for CUDA without it is a clear error."""
-    if device not in DEVICES and not device.startswith("cuda:"):
-        raise RsbenchError(f"unknown device {device!r}; valid: {', '.join(DEVICES)}")
+    device = device_name(device)
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():

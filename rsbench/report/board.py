@@ -406,7 +406,7 @@ def write_folder(
     folder keeps its tracks)."""
     from rsbench.plugin.names import child_path
     from rsbench.report.markdown import group_by_dataset
-    from rsbench.run.validation import check_output_file
+    from rsbench.run.outputs import check_output_file
 
     by_dataset = group_by_dataset(records)
     wanted = sorted(by_dataset) if datasets is None else sorted(set(datasets) & set(by_dataset))

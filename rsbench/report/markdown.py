@@ -54,7 +54,7 @@ from rsbench.report.tables import (
     retrieval_table,
     significance_table,
 )
-from rsbench.run.validation import check_output_file
+from rsbench.run.outputs import check_output_file
 
 if TYPE_CHECKING:
     from rsbench.report.tracks import Track

@@ -22,7 +22,7 @@ from typing import Any
 
 from rsbench.io.errors import RsbenchError
 from rsbench.plugin.searchspace import format_point
-from rsbench.run.grid import OTHER_TRACK as OTHER
+from rsbench.run.settings import OTHER_TRACK as OTHER
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,17 +55,17 @@ class Track:
 def track_from_config(spec: str, plugins) -> Track:
     """The track a grid config defines: ``[NAME=]PATH`` (``NAME`` overrides the config's
     ``track.name``; without either, the file's stem)."""
-    from rsbench.run.grid import build_grid, parse_track_block, read_config
     from rsbench.run.runner import Runner
+    from rsbench.run.settings import parse_settings, read_config
 
     name, _, path = spec.rpartition("=")
     path = Path(path)
-    config = read_config(path)
-    block = parse_track_block(config.get("track"), f"config file {path}")
+    grid = parse_settings(read_config(path), where=f"config file {path}")
+    block = grid.track
     name = name or block.get("name") or path.stem
     if name == OTHER:
         raise RsbenchError(f"--track {spec}: the track name {OTHER!r} is reserved; choose another")
-    cells = Runner(build_grid(config), plugins).prepare(check=False)
+    cells = Runner(grid, plugins).prepare(check=False)
     about = {k: v for k, v in block.items() if k not in ("name", "title")}
     return Track(name, str(block.get("title") or name), frozenset(c.cell_id for c in cells), about)
 

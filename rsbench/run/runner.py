@@ -41,6 +41,7 @@ from rsbench.records.read import (
 from rsbench.run import celllock, crashnote
 from rsbench.run.cell import WORK_DIR, CellRun, PreparedCell
 from rsbench.run.grid import Cell, GridSpec, cell_id, cell_spec
+from rsbench.run.settings import plan_settings
 
 #: error types of cells whose process died (a worker, or rsbench run itself in-process)
 DIED = ("WorkerDied", "ProcessDied")
@@ -262,7 +263,7 @@ class Runner(CellRun):
         out = self.grid.out
         cells = self.prepare(check=True)  # bad input fails before anything is created
         check_writable(out)
-        write_plan(out, [plan_entry(pc) for pc in cells], grid_settings(self.grid))
+        write_plan(out, [plan_entry(pc) for pc in cells], plan_settings(self.grid))
         result = GridResult(datasets={c.cell.dataset.name for c in cells})
         self.recover_crashes(cells, device)
         todo = self.classify(cells, executor, result)
@@ -439,25 +440,6 @@ def plan_entry(pc: PreparedCell) -> dict[str, Any]:
         "dataset": pc.cell.dataset.name,
         "ratio": pc.cell.ratio,
         "seed": pc.cell.seed,
-    }
-
-
-def grid_settings(grid: GridSpec) -> dict[str, Any]:
-    """The grid as plain settings (for the plan file)."""
-
-    def refs(items) -> dict[str, Any] | list:
-        return [{r.name: r.options} for r in items]
-
-    return {
-        "methods": refs(grid.methods),
-        "datasets": refs(grid.datasets),
-        "noise_models": refs(grid.noise_models),
-        "noise": list(grid.ratios),
-        "seeds": list(grid.seeds),
-        "noise_seed": grid.noise_seed,
-        "epochs": grid.epochs,
-        "validation": grid.validation,
-        "profile": grid.profile,
     }
 
 

@@ -1,10 +1,6 @@
-"""Checks of user input made before any work starts, each failing with one clear line.
-
-Settings come from the command line (strings) and from YAML (any type), so each is checked
-for its type and range here rather than trusted: ``out: 5`` is not a path, ``"no"`` is not a
-boolean, a seed that a random generator would silently fold onto another is refused. Output
-locations are checked before training, so that a grid never trains for an hour and then fails
-on a leaderboard folder that is a file.
+"""Checks of the places a command will write, made before any work starts, each failing with
+one clear line: a grid never trains for an hour and then fails on a leaderboard folder that is
+a file. (The values of settings are checked where they are read: `rsbench.run.settings`.)
 """
 
 from __future__ import annotations
@@ -12,56 +8,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from rsbench.io.errors import RsbenchError
-
-#: seeds are 32-bit: every random generator in use (python, numpy's legacy streams, torch)
-#: takes them as they are; larger values were silently folded onto small ones
-SEED_MAX = 2**32 - 1
-
-
-def integer_setting(value: Any, what: str, low: int, high: int | None = None) -> int:
-    """An integer in ``[low, high]`` from a YAML value or a command-line string."""
-    valid = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
-    if isinstance(value, bool):
-        raise RsbenchError(f"{what} {value!r} is not an integer; valid: {valid}")
-    try:
-        number = int(value) if isinstance(value, int) else int(str(value).strip())
-    except (TypeError, ValueError):
-        raise RsbenchError(f"{what} {value!r} is not an integer; valid: {valid}") from None
-    if number < low or (high is not None and number > high):
-        raise RsbenchError(f"{what} {value!r} is out of range; valid: {valid}")
-    return number
-
-
-def seed_setting(value: Any, what: str = "seed") -> int:
-    return integer_setting(value, what, 0, SEED_MAX)
-
-
-def path_setting(value: Any, key: str) -> Path:
-    """A folder or file setting: a non-empty string (YAML ``out: 5`` or ``out: [a]`` is not)."""
-    if isinstance(value, Path):
-        return value
-    if not isinstance(value, str) or not value.strip() or "\0" in value:
-        raise RsbenchError(f"{key} must be a path (a non-empty string), got {value!r}")
-    return Path(value).expanduser()
-
-
-def bool_setting(value: Any, key: str) -> bool:
-    """A YAML boolean: ``true`` or ``false`` (the string ``"no"`` would be read as true)."""
-    if not isinstance(value, bool):
-        raise RsbenchError(f"{key} must be true or false, got {value!r}")
-    return value
-
-
-def string_setting(value: Any, key: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise RsbenchError(f"{key} must be a non-empty string, got {value!r}")
-    return value.strip()
-
-
-# ---- output locations ------------------------------------------------------------------------
 
 
 def output_dir_problem(path: Path) -> str | None:
