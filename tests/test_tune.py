@@ -172,6 +172,8 @@ def test_bad_tune_input_is_one_line(tmp_path, capsys):
         (["tune", "--methods", "infonce", "--trials", "0", *out], "--trials"),
         (["tune", "--methods", "infonce", "--sampler", "grid", *out], "--sampler 'grid'"),
         (["tune", "--methods", "infonce", "--storage", "nonsense", *out], "--storage 'nonsense'"),
+        # the search seed is the trials' training seed: 32 bits, as --seeds of run
+        (["tune", "--methods", "infonce", "--seed", str(2**32), *out], "from 0 to 4294967295"),
     ]
     for args, message in cases:
         assert main(args) == 2

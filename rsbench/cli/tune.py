@@ -100,12 +100,12 @@ def cmd_tune(args) -> int:
     from rsbench.io.cleanup import clean_run_outputs
     from rsbench.io.files import atomic_write_text
     from rsbench.plugin.manager import get_plugins
-    from rsbench.run.settings import integer_setting
+    from rsbench.run.settings import integer_setting, seed_setting
     from rsbench.run.tune import SELECTIONS, Tuner, storage_for, tuned_config
 
     grid = settings_of(args)
     trials = integer_setting(args.trials, "--trials", 1)
-    seed = integer_setting(args.seed, "--seed", 0)
+    seed = seed_setting(args.seed, "--seed")  # the trials' training seed too
     out = Path(grid.out)
     tuner = Tuner(grid, trials, args.sampler, seed, None, get_plugins(), args.pruner)
     studies = tuner.studies()  # bad input (no search space, unknown names) fails here
